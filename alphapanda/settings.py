@@ -1,0 +1,165 @@
+"""Settings from the environment (and ``.env``), exactly the variables of CONTRACTS.md.
+
+Invalid settings stop startup with :class:`SettingsError`, whose message names the variable.
+Secrets are ``SecretStr``: they print as ``**********``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from alphapanda import brokers
+
+__all__ = ["Settings", "SettingsError", "get_settings", "BUNDLED_STRATEGIES_DIR"]
+
+BUNDLED_STRATEGIES_DIR = Path(__file__).parent / "strategies" / "examples"
+
+
+class SettingsError(ValueError):
+    """Invalid configuration; the message names the environment variable."""
+
+
+class PaperTradingSettings(BaseModel):
+    slippage_bps: float = Field(default=5.0, ge=0, le=1000)
+    commission: Literal["zerodha", "none"] = "zerodha"
+    starting_cash: float = Field(default=1_000_000.0, gt=0)
+
+
+class ZerodhaTradingSettings(BaseModel):
+    enabled: bool = False
+
+
+class TradingSettings(BaseModel):
+    paper: PaperTradingSettings = PaperTradingSettings()
+    zerodha: ZerodhaTradingSettings = ZerodhaTradingSettings()
+
+
+class ZerodhaSettings(BaseModel):
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    access_token: SecretStr | None = None
+
+
+class WebSettings(BaseModel):
+    api_token: SecretStr | None = None
+
+
+class Settings(BaseSettings):
+    """Alpha Panda's configuration. Field ``x__y`` is the variable ``X__Y``."""
+
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    active_brokers: Annotated[tuple[str, ...], NoDecode] = ("paper",)
+    kafka_url: str = "kafka://127.0.0.1:9092"
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    store_url: str = "rocksdb://"
+    data_dir: Path = Path("./var")
+    topic_partitions: int = Field(default=8, ge=1, le=1024)
+    market_feed: str = "none"
+    strategies_dir: Path = BUNDLED_STRATEGIES_DIR
+    trading: TradingSettings = TradingSettings()
+    zerodha: ZerodhaSettings = ZerodhaSettings()
+    web: WebSettings = WebSettings()
+
+    @field_validator("active_brokers", mode="before")
+    @classmethod
+    def _parse_broker_list(cls, value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        names = tuple(dict.fromkeys(str(v).strip().lower() for v in value if str(v).strip()))
+        if not names:
+            raise ValueError("at least one broker is required")
+        unknown = [n for n in names if n not in brokers.KNOWN_BROKERS]
+        if unknown:
+            raise ValueError(
+                f"unknown broker {', '.join(repr(n) for n in unknown)} "
+                f"(registered: {', '.join(brokers.KNOWN_BROKERS)})"
+            )
+        return names
+
+    @field_validator("kafka_url")
+    @classmethod
+    def _check_kafka_url(cls, value: str) -> str:
+        for url in value.split(";"):
+            parts = urlsplit(url if "://" in url else f"kafka://{url}")
+            if not parts.hostname:
+                raise ValueError(f"{url!r} has no host (expected kafka://HOST:PORT)")
+        return value
+
+    @field_validator("store_url")
+    @classmethod
+    def _check_store_url(cls, value: str) -> str:
+        if not value.startswith(("rocksdb://", "memory://", "aerospike://")):
+            raise ValueError(f"{value!r} is not a Faust store (rocksdb:// or memory://)")
+        return value
+
+    @field_validator("market_feed")
+    @classmethod
+    def _check_market_feed(cls, value: str) -> str:
+        value = value.strip()
+        kind = value.split(":", 1)[0]
+        if kind not in ("simulated", "replay", "kite", "none"):
+            raise ValueError(f"{value!r}: expected simulated, replay:PATH, kite or none")
+        if kind == "replay" and not value[len("replay:"):]:
+            raise ValueError("replay needs a path: replay:PATH")
+        return value
+
+    @field_validator("strategies_dir")
+    @classmethod
+    def _check_strategies_dir(cls, value: Path) -> Path:
+        if not value.is_dir():
+            raise ValueError(f"{str(value)!r} is not a directory")
+        return value
+
+    # Derived values -------------------------------------------------------
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """``host:port[,host:port]`` for plain Kafka clients."""
+        hosts = []
+        for url in self.kafka_url.split(";"):
+            parts = urlsplit(url if "://" in url else f"kafka://{url}")
+            hosts.append(f"{parts.hostname}:{parts.port or 9092}")
+        return ",".join(hosts)
+
+    @property
+    def kafka_host_port(self) -> tuple[str, int]:
+        host, port = self.kafka_bootstrap.split(",")[0].rsplit(":", 1)
+        return host, int(port)
+
+    def safe_dump(self) -> dict:
+        """Settings for logs and health: secrets appear masked."""
+        return self.model_dump(mode="json")
+
+
+def _variable_name(loc: tuple) -> str:
+    return "__".join(str(part) for part in loc if not isinstance(part, int)).upper()
+
+
+def load_settings(**overrides) -> Settings:
+    """Read settings, turning validation errors into a message that names each variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = [
+            f"{_variable_name(err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors(include_url=False)
+        ]
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+@cache
+def get_settings() -> Settings:
+    return load_settings()
