@@ -1,0 +1,1 @@
+"""Market data feeds: where ticks come from (Zerodha KiteTicker, simulated, replayed tapes)."""

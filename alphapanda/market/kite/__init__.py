@@ -1,0 +1,1 @@
+"""Zerodha Kite Connect market data: the ticker wire format and an asyncio websocket client."""
