@@ -18,6 +18,7 @@ __all__ = [
     "UnknownBrokerTopic",
     "broker_of",
     "dlq_of",
+    "account_of",
     "all_topics",
 ]
 
@@ -82,6 +83,11 @@ class BrokerTopics:
             self.pnl_snapshots,
             self.risk_control,
         ]
+
+
+def account_of(broker: str) -> str:
+    """The account id that keys a broker's order flow (one account per broker for now)."""
+    return broker
 
 
 def dlq_of(topic: str) -> str:

@@ -1,0 +1,1 @@
+"""Faust agents: thin stages that decode, call domain code and emit (one module per stage)."""

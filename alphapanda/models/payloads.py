@@ -192,6 +192,8 @@ class PortfolioSummary(_Payload):
     fills: int
     cash: float | None = None
     equity: float | None = None
+    # Realized PnL of the UTC day of updated_at: the risk engine's daily loss limit reads it.
+    realized_pnl_today: float | None = None
     updated_at: AwareDatetime | None = None
 
 

@@ -1,0 +1,33 @@
+"""Every Faust table of the pipeline, in one place, with who writes it and how it is keyed.
+
+Keys decide partitions and partitions decide tables (DESIGN.md): order-flow tables are keyed by
+broker/account and written only while handling that account's messages; strategy state is keyed
+by instrument token and co-partitioned with ``market.ticks``.
+"""
+
+from __future__ import annotations
+
+from alphapanda.app import app, settings
+
+__all__ = ["strategy_state", "risk_state", "orders", "accounts", "seen_events"]
+
+_common = dict(partitions=settings.topic_partitions, key_type=str, key_serializer="raw", value_serializer="json")
+
+#: instrument token -> {strategy_id: state}; written by the strategy runner once per batch.
+#: ``use_partitioner``: a batch spans partitions, so the changelog partition comes from the key
+#: (the same murmur2 of the token bytes that placed the tick), not from "the current event".
+strategy_state = app.Table(
+    "strategy-state", default=None, use_partitioner=True, help="Strategy windows per instrument", **_common
+)
+
+#: broker -> AccountRisk dict; written by the risk manager.
+risk_state = app.Table("risk-state", default=None, help="Risk limits, state and exposure per broker", **_common)
+
+#: "broker:order_id" -> order record with lifecycle state; written by the execution lanes.
+orders = app.Table("orders", default=None, help="Orders and their lifecycle per broker", **_common)
+
+#: broker -> Account dict (cash, positions per strategy and instrument); written by the portfolio agent.
+accounts = app.Table("accounts", default=None, help="Portfolio accounts per broker", **_common)
+
+#: "stage:broker:event_id" -> event time; lets each stage skip redelivered events.
+seen_events = app.Table("seen-events", default=None, help="Event ids handled per stage", **_common)

@@ -1,0 +1,97 @@
+"""Stage 2: ``{broker}.signals.raw`` -> risk checks -> ``.signals.validated`` / ``.signals.rejected``.
+
+The risk state of each broker (limits, trading state, committed exposure) lives in the
+``risk-state`` table, keyed by account, so it is on the partition of that account's order flow.
+The same agent applies control commands (limit changes, halt/reduce/resume), releases exposure of
+failed orders, and reads realized PnL from the portfolio's snapshots, all in order with signals.
+"""
+
+from __future__ import annotations
+
+from alphapanda import metrics
+from alphapanda.agents.common import active_brokers, event_path
+from alphapanda.app import app, settings
+from alphapanda.ids import derived_id
+from alphapanda.models import (
+    Envelope, EventType, OrderFailed, PortfolioSummary, RejectedSignal, RiskCommand, TradingSignal,
+    ValidatedSignal,
+)
+from alphapanda.reliability import Emit, SourceMessage
+from alphapanda.risk.engine import RiskEngine
+from alphapanda.risk.state import AccountRisk
+from alphapanda.risk.limits import RiskLimits
+from alphapanda.tables import risk_state
+from alphapanda.topics import BrokerTopics, account_of
+
+SERVICE = "risk_manager"
+
+_expected: dict[str, EventType] = {}
+for _broker in active_brokers:
+    _t = BrokerTopics(_broker)
+    _expected[_t.signals_raw] = EventType.TRADING_SIGNAL
+    _expected[_t.risk_control] = EventType.RISK_COMMAND
+    _expected[_t.orders_failed] = EventType.ORDER_FAILED
+    _expected[_t.pnl_snapshots] = EventType.PNL_SNAPSHOT
+
+risk_topic = app.topic(*_expected, key_serializer="raw", value_serializer="raw")
+path = event_path(SERVICE, _expected)
+engine = RiskEngine()
+
+
+def limits_for_broker(broker: str) -> RiskLimits:
+    """The limits a broker starts with before any runtime change (seeded from settings)."""
+    return RiskLimits()
+
+
+def load_state(broker: str) -> AccountRisk:
+    raw = risk_state.get(account_of(broker))
+    return AccountRisk.from_dict(raw) if raw else AccountRisk.initial(limits_for_broker(broker))
+
+
+def save_state(broker: str, state: AccountRisk) -> None:
+    risk_state[account_of(broker)] = state.to_dict()
+
+
+async def handle(event: Envelope, broker: str, message: SourceMessage) -> list[Emit]:
+    topics = BrokerTopics(broker)
+    state = load_state(broker)
+    if event.type is EventType.TRADING_SIGNAL:
+        return decide(event, broker, state, topics)
+    if event.type is EventType.RISK_COMMAND:
+        save_state(broker, engine.apply_command(state, event.data))
+    elif event.type is EventType.ORDER_FAILED:
+        failed: OrderFailed = event.data
+        save_state(broker, engine.on_order_failed(state, failed.instrument_token, failed.side.sign * failed.quantity))
+    elif event.type is EventType.PNL_SNAPSHOT:
+        summary: PortfolioSummary = event.data
+        at = summary.updated_at or event.timestamp
+        today = summary.realized_pnl_today if summary.realized_pnl_today is not None else summary.realized_pnl
+        save_state(broker, engine.on_realized_pnl(state, at.date(), today))
+    return []
+
+
+def decide(event: Envelope, broker: str, state: AccountRisk, topics: BrokerTopics) -> list[Emit]:
+    signal: TradingSignal = event.data
+    decision = engine.check(signal, state)
+    save_state(broker, decision.new_state)
+    if decision.approved:
+        metrics.RISK_DECISIONS.labels(broker, "validated", "").inc()
+        out = event.caused(
+            EventType.VALIDATED_SIGNAL,
+            ValidatedSignal(signal=signal, risk=decision.assessment),
+            source=SERVICE, broker=broker, event_id=derived_id("validated", event.id),
+        )
+        return [Emit(topics.signals_validated, account_of(broker), out)]
+    metrics.RISK_DECISIONS.labels(broker, "rejected", str(decision.reason_code)).inc()
+    out = event.caused(
+        EventType.REJECTED_SIGNAL,
+        RejectedSignal(signal=signal, reason_code=str(decision.reason_code), reason=decision.reason),
+        source=SERVICE, broker=broker, event_id=derived_id("rejected", event.id),
+    )
+    return [Emit(topics.signals_rejected, account_of(broker), out)]
+
+
+@app.agent(risk_topic, name=SERVICE)
+async def risk_manager(stream) -> None:
+    async for event in stream.events():
+        await path.process(SourceMessage.from_event(event), handle)

@@ -1,0 +1,70 @@
+"""The app's own commands on the Faust command line (``alphapanda --help`` lists them)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+from faust.cli import argument, option
+
+from alphapanda.app import app, settings
+from alphapanda.embedded_broker import BrokerError, EmbeddedBroker
+from alphapanda.kafka_probe import is_listening
+from alphapanda.topics import all_topics
+
+
+def _embedded() -> EmbeddedBroker:
+    host, port = settings.kafka_host_port
+    return EmbeddedBroker(host, port, settings.data_dir)
+
+
+@app.command(argument("action", type=click.Choice(["start", "stop", "status"])))
+async def broker(self, action: str) -> None:
+    """Start, stop or show the embedded local Kafka-API broker (Tansu) at KAFKA_URL."""
+    embedded = _embedded()
+    if action == "start":
+        try:
+            pid = embedded.start()
+        except BrokerError as exc:
+            raise click.ClickException(str(exc)) from None
+        print(f"broker running at {embedded.address} (pid {pid}, log {embedded.log_file})")
+    elif action == "stop":
+        print("broker stopped" if embedded.stop() else "broker was not running")
+    else:
+        pid = embedded.pid()
+        listening = is_listening(*settings.kafka_host_port)
+        if pid is not None:
+            print(f"embedded broker running at {embedded.address} (pid {pid})")
+        elif listening:
+            print(f"no embedded broker, but a Kafka server answers at {embedded.address}")
+        else:
+            print(f"not running: nothing answers at {embedded.address}")
+            sys.exit(1)
+
+
+@app.command(argument("action", type=click.Choice(["create", "list"])))
+async def topics(self, action: str) -> None:
+    """Create (or list) every topic for ACTIVE_BROKERS, DLQs included, with TOPIC_PARTITIONS partitions."""
+    from alphapanda.cli.topics import PartitionCountMismatch, ensure_topics
+
+    names = all_topics(settings.active_brokers)
+    if action == "list":
+        print("\n".join(names))
+        return
+    try:
+        created = await ensure_topics(settings.kafka_bootstrap, names, settings.topic_partitions)
+    except PartitionCountMismatch as exc:
+        raise click.ClickException(str(exc)) from None
+    print(f"{len(names)} topics ready ({len(created)} created, {settings.topic_partitions} partitions each)")
+
+
+@app.command(
+    option("--worker-arg", "worker_args", multiple=True, help="Extra argument for the worker command."),
+)
+async def run(self, worker_args: tuple[str, ...]) -> None:
+    """The pipeline on one machine: embedded broker if none answers, topics, worker with the market feed."""
+    from alphapanda.cli.run import run_pipeline
+
+    # Blocking on purpose: this command only supervises child processes.
+    sys.exit(run_pipeline(settings, worker_args=list(worker_args)))

@@ -1,0 +1,89 @@
+"""``alphapanda run``: the whole pipeline on one machine, and everything it started stopped again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from alphapanda.embedded_broker import EmbeddedBroker
+from alphapanda.kafka_probe import is_listening
+from alphapanda.settings import Settings
+from alphapanda.topics import all_topics
+from alphapanda.cli.topics import ensure_topics
+
+__all__ = ["run_pipeline", "wipe_table_state"]
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def say(message: str) -> None:
+    print(f"alphapanda run: {message}", flush=True)
+
+
+def wipe_table_state(settings: Settings) -> None:
+    """Local table state belongs to one broker lifetime (the embedded broker keeps nothing)."""
+    worker_dir = settings.data_dir / "worker"
+    if worker_dir.exists():
+        shutil.rmtree(worker_dir)
+
+
+def run_pipeline(settings: Settings, *, worker_args: list[str] | None = None) -> int:
+    host, port = settings.kafka_host_port
+    broker: EmbeddedBroker | None = None
+    if not is_listening(host, port):
+        if host not in LOOPBACK:
+            say(f"nothing answers at {settings.kafka_url}; start your Kafka cluster or point KAFKA_URL at it")
+            return 2
+        broker = EmbeddedBroker(host, port, settings.data_dir)
+        say(f"no Kafka at {host}:{port}: starting the embedded broker (log: {broker.log_file})")
+        broker.start()
+        wipe_table_state(settings)
+
+    worker: subprocess.Popen | None = None
+    stopping = False
+
+    def on_signal(signum, frame) -> None:
+        nonlocal stopping
+        stopping = True
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        created = asyncio.run(ensure_topics(settings.kafka_bootstrap, all_topics(settings.active_brokers), settings.topic_partitions))
+        say(f"topics ready ({len(created)} created) for brokers: {', '.join(settings.active_brokers)}")
+        env = dict(os.environ)
+        env.setdefault("MARKET_FEED", "simulated")
+        args = [sys.executable, "-m", "alphapanda", "worker", "-l", "info", *(worker_args or [])]
+        if stopping:
+            return 130
+        # Its own session: Ctrl-C reaches only us, and we stop the worker in order.
+        worker = subprocess.Popen(args, env=env, start_new_session=True)
+        say(f"worker started (pid {worker.pid}), market feed: {env['MARKET_FEED']}")
+        say(f"dashboard http://127.0.0.1:{settings.web_port}/  API http://127.0.0.1:{settings.web_port}/api/v1/health")
+        say("press Ctrl-C to stop")
+        while worker.poll() is None:
+            time.sleep(0.2)
+        code = worker.returncode
+        if not stopping and code != 0:
+            say(f"worker exited with {code}")
+        return 0 if stopping else code
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        if broker is not None:
+            say("stopping the embedded broker")
+            broker.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -1,0 +1,42 @@
+"""Prometheus metrics of the pipeline (Faust's own sensors are added by the web layer)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = [
+    "DLQ_MESSAGES",
+    "EVENTS_PROCESSED",
+    "EVENTS_FAILED",
+    "EVENTS_DEDUPLICATED",
+    "HANDLER_LATENCY",
+    "LAST_EVENT_TIME",
+    "RISK_DECISIONS",
+    "FEED_RUNNING",
+]
+
+DLQ_MESSAGES = Counter(
+    "trading_dlq_messages_total", "Messages sent to a dead-letter topic", ["service", "broker"]
+)
+EVENTS_PROCESSED = Counter(
+    "trading_events_processed_total", "Events handled successfully", ["stage", "broker"]
+)
+EVENTS_FAILED = Counter(
+    "trading_events_failed_total", "Events that failed (and went to a DLQ)", ["stage", "broker"]
+)
+EVENTS_DEDUPLICATED = Counter(
+    "trading_events_deduplicated_total", "Redelivered events recognised and skipped", ["stage", "broker"]
+)
+HANDLER_LATENCY = Histogram(
+    "trading_handler_latency_seconds",
+    "Time to handle one event (or one batch on the tick path)",
+    ["stage"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+LAST_EVENT_TIME = Gauge(
+    "trading_last_event_timestamp_seconds", "Unix time of the last event handled", ["stage", "broker"]
+)
+RISK_DECISIONS = Counter(
+    "trading_risk_decisions_total", "Risk decisions per broker and reason code", ["broker", "decision", "reason_code"]
+)
+FEED_RUNNING = Gauge("trading_market_feed_running", "1 while this worker publishes the market feed", ["feed"])

@@ -1,0 +1,209 @@
+"""The processing path of one message, shared by every agent.
+
+decode -> validate -> deduplicate -> handle -> emit:
+
+- decode/validate: bytes become a typed :class:`Envelope` or a :class:`PoisonMessage`, which
+  goes to the topic's DLQ at once with its reason;
+- contract: the envelope's ``broker`` must be the broker of the topic it arrived on (isolation);
+- deduplicate: an event id this stage has already handled is skipped (``seen`` store);
+- handle: the stage's domain call; transient failures are retried with backoff, then DLQ;
+- emit: outputs are sent and acknowledged by Kafka before the message counts as handled, so a
+  crash can only cause a redelivery (handled idempotently), never a lost output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Iterable, MutableMapping, Protocol
+
+from alphapanda import metrics
+from alphapanda.models import Envelope, EventType
+from alphapanda.models.wire import ContractViolation, PoisonMessage, decode_event, encode_event
+from alphapanda.reliability.dead_letters import DeadLetterWriter, dead_letter_for
+from alphapanda.reliability.retry import RetryPolicy
+from alphapanda.topics import UnknownBrokerTopic, broker_of
+
+__all__ = ["SourceMessage", "Emit", "EventPath", "TRANSIENT_ERRORS", "Sender"]
+
+log = logging.getLogger(__name__)
+
+#: Failures worth retrying: the next attempt may succeed.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (asyncio.TimeoutError, TimeoutError, ConnectionError)
+
+
+@dataclass(frozen=True)
+class SourceMessage:
+    """Where a message came from and its bytes: everything a dead letter needs."""
+
+    topic: str
+    partition: int | None
+    offset: int | None
+    key: bytes | None
+    value: bytes | None
+
+    @classmethod
+    def from_event(cls, event) -> "SourceMessage":  # a faust.Event
+        message = event.message
+        return cls(message.topic, message.partition, message.offset, message.key, message.value)
+
+
+@dataclass(frozen=True)
+class Emit:
+    """An output of a handler: an envelope for a topic, with its key."""
+
+    topic: str
+    key: str
+    event: Envelope
+
+
+class Sender(Protocol):
+    async def __call__(self, topic: str, key: bytes | None, value: bytes) -> None: ...
+
+
+Handler = Callable[[Envelope, str | None, SourceMessage], Awaitable[Iterable[Emit]]]
+
+
+class EventPath:
+    """Runs one stage's handler over messages, with DLQ, retries, dedup and acknowledged emits.
+
+    service: the stage's name (DLQ ``service`` and metric label).
+    expected: the event type each consumed topic carries, by topic name.
+    send: sends bytes to a topic and returns once the broker acknowledged them.
+    seen: event ids already handled (a Faust table in agents, a dict in tests), or None.
+    retry: the policy for transient failures.
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        expected: dict[str, EventType],
+        send: Sender,
+        seen: MutableMapping[str, float] | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        broker_scoped: bool = True,
+    ) -> None:
+        self.service = service
+        self.expected = expected
+        self.send = send
+        self.seen = seen
+        self.retry = retry
+        self.broker_scoped = broker_scoped
+        self.dead_letters = DeadLetterWriter(send)
+        self._latency = metrics.HANDLER_LATENCY.labels(service)
+
+    def broker_for(self, topic: str) -> str | None:
+        return broker_of(topic) if self.broker_scoped else None
+
+    async def process(self, message: SourceMessage, handle: Handler) -> bool:
+        """Take one message down the path; True when it was handled (not dead-lettered/skipped)."""
+        try:
+            broker = self.broker_for(message.topic)
+        except UnknownBrokerTopic as exc:
+            await self.dead_letter(message, None, ContractViolation(str(exc)), attempts=1)
+            return False
+        try:
+            event = self.decode(message, broker)
+        except PoisonMessage as exc:
+            await self.dead_letter(message, broker, exc, attempts=1)
+            return False
+
+        seen_key = f"{broker}:{event.id}" if broker else event.id
+        if self.seen is not None and seen_key in self.seen:
+            metrics.EVENTS_DEDUPLICATED.labels(self.service, broker or "market").inc()
+            log.info("duplicate event skipped", extra=self._context(message, event, broker))
+            return False
+
+        attempt = 0
+        started = time.perf_counter()
+        while True:
+            attempt += 1
+            try:
+                outputs = list(await handle(event, broker, message))
+                await self.emit(outputs)
+                break
+            except TRANSIENT_ERRORS as exc:
+                if attempt >= self.retry.attempts:
+                    await self.dead_letter(message, broker, exc, attempts=attempt, event=event)
+                    return False
+                log.warning(
+                    "transient failure (attempt %d/%d): %r", attempt, self.retry.attempts, exc,
+                    extra=self._context(message, event, broker),
+                )
+                await asyncio.sleep(self.retry.delay(attempt))
+            except PoisonMessage as exc:  # a contract error found by the handler
+                await self.dead_letter(message, broker, exc, attempts=attempt, event=event)
+                return False
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug: never retried forever, never dropped
+                log.exception("handler failed", extra=self._context(message, event, broker))
+                await self.dead_letter(message, broker, exc, attempts=attempt, event=event)
+                return False
+
+        if self.seen is not None:
+            self.seen[seen_key] = event.timestamp.timestamp()
+        self._latency.observe(time.perf_counter() - started)
+        label = broker or "market"
+        metrics.EVENTS_PROCESSED.labels(self.service, label).inc()
+        metrics.LAST_EVENT_TIME.labels(self.service, label).set(time.time())
+        return True
+
+    def decode(self, message: SourceMessage, broker: str | None) -> Envelope:
+        expected = self.expected.get(message.topic)
+        if expected is None:
+            raise ContractViolation(f"{self.service} does not consume topic {message.topic!r}")
+        event = decode_event(message.value, expected)
+        if broker is not None and event.broker != broker:
+            raise ContractViolation(
+                f"envelope broker {event.broker!r} does not match topic broker {broker!r}"
+            )
+        return event
+
+    async def emit(self, outputs: list[Emit]) -> None:
+        if not outputs:
+            return
+        await asyncio.gather(
+            *(self.send(o.topic, o.key.encode(), encode_event(o.event)) for o in outputs)
+        )
+
+    async def dead_letter(
+        self,
+        message: SourceMessage,
+        broker: str | None,
+        exc: BaseException,
+        *,
+        attempts: int,
+        event: Envelope | None = None,
+    ) -> None:
+        error_type = getattr(exc, "error_type", None) or type(exc).__name__
+        letter = dead_letter_for(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            value=message.value,
+            error_type=error_type,
+            error=str(exc) or repr(exc),
+            service=self.service,
+            attempts=attempts,
+            broker=broker,
+        )
+        log.warning(
+            "dead-lettered %s: %s", error_type, str(exc)[:300],
+            extra=self._context(message, event, broker),
+        )
+        await self.dead_letters.write(letter, message.key)
+        metrics.DLQ_MESSAGES.labels(self.service, broker or "market").inc()
+        metrics.EVENTS_FAILED.labels(self.service, broker or "market").inc()
+
+    def _context(self, message: SourceMessage, event: Envelope | None, broker: str | None) -> dict:
+        return {
+            "broker": broker,
+            "topic": message.topic,
+            "correlation_id": event.correlation_id if event else None,
+            "event_id": event.id if event else None,
+        }

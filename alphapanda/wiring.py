@@ -1,0 +1,10 @@
+"""Imports every stage, so that their decorators register agents, services and views on the app."""
+
+from faust.sensors.prometheus import setup_prometheus_sensors
+
+from alphapanda.app import app
+from alphapanda.agents import feed, market_view, strategy_runner, risk_manager, execution, portfolio  # noqa: F401
+from alphapanda.web import views  # noqa: F401
+from alphapanda.cli import commands  # noqa: F401
+
+setup_prometheus_sensors(app, pattern="/metrics")
