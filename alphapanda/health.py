@@ -20,7 +20,7 @@ def report() -> dict:
     from alphapanda.agents.feed import feed_supervisor
     from alphapanda.agents.market_view import market_view
 
-    feed = feed_supervisor.state.as_dict()
+    feed = feed_supervisor.feed_state.as_dict()
     feed_ok = feed["error"] is None
     brokers: dict[str, dict] = {}
     degraded = not feed_ok

@@ -7,6 +7,7 @@ so re-evaluating a redelivered tick produces the same ids and downstream dedupe 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass, field
 from typing import Collection, MutableMapping
@@ -58,7 +59,9 @@ class StrategyRunner:
         key = str(tick.instrument_token)
         states = dirty.get(key)
         if states is None:
-            states = dict(self.states.get(key) or {})
+            # Strategies advance their state in place (O(1) per tick); a deep copy per instrument
+            # and batch keeps the stored state untouched until the batch's signals are acked.
+            states = copy.deepcopy(self.states.get(key) or {})
         outputs: list[Emit] = []
         for strategy in strategies:
             result = strategy.on_tick(tick, states.get(strategy.id))

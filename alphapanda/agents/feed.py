@@ -30,7 +30,7 @@ class FeedSupervisor(Service):
         self.spec = spec
         self.kind = spec.split(":", 1)[0]
         self.bootstrap = bootstrap
-        self.state = FeedState(kind=self.kind)
+        self.feed_state = FeedState(kind=self.kind)
         self._task: asyncio.Task | None = None
         self._feed = None
         self._gauge = metrics.FEED_RUNNING.labels(self.kind)
@@ -58,17 +58,17 @@ class FeedSupervisor(Service):
         await publisher.start()
         try:
             self._feed = build_feed(self.spec, settings)
-            self.state.mark_running(datetime.now(timezone.utc))
+            self.feed_state.mark_running(datetime.now(timezone.utc))
             self._gauge.set(1)
             log.info("market feed %s started on this worker (leader)", self.spec)
-            await self._feed.run(publisher, self.state)
-            self.state.mark_stopped("finished")
+            await self._feed.run(publisher, self.feed_state)
+            self.feed_state.mark_stopped("finished")
         except asyncio.CancelledError:
-            self.state.mark_stopped("stopped")
+            self.feed_state.mark_stopped("stopped")
             raise
         except Exception as exc:
             log.exception("market feed %s failed", self.kind)
-            self.state.mark_failed(repr(exc))
+            self.feed_state.mark_failed(repr(exc))
         finally:
             self._gauge.set(0)
             await publisher.stop()
@@ -84,7 +84,7 @@ class FeedSupervisor(Service):
             await task
         except (asyncio.CancelledError, Exception):
             pass
-        self.state.mark_stopped(reason)
+        self.feed_state.mark_stopped(reason)
 
     async def on_stop(self) -> None:
         await self._stop_feed("worker stopping")

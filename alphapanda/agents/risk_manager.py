@@ -8,6 +8,8 @@ failed orders, and reads realized PnL from the portfolio's snapshots, all in ord
 
 from __future__ import annotations
 
+from datetime import timezone
+
 from alphapanda import metrics
 from alphapanda.agents.common import active_brokers, event_path
 from alphapanda.app import app, settings
@@ -19,7 +21,8 @@ from alphapanda.models import (
 from alphapanda.reliability import Emit, SourceMessage
 from alphapanda.risk.engine import RiskEngine
 from alphapanda.risk.state import AccountRisk
-from alphapanda.risk.limits import RiskLimits
+from alphapanda.risk.limits import InvalidLimits, RiskLimits
+from alphapanda.models.wire import InvalidEvent
 from alphapanda.tables import risk_state
 from alphapanda.topics import BrokerTopics, account_of
 
@@ -58,7 +61,11 @@ async def handle(event: Envelope, broker: str, message: SourceMessage) -> list[E
     if event.type is EventType.TRADING_SIGNAL:
         return decide(event, broker, state, topics)
     if event.type is EventType.RISK_COMMAND:
-        save_state(broker, engine.apply_command(state, event.data))
+        try:
+            state = engine.apply_command(state, event.data, at=event.timestamp)
+        except InvalidLimits as exc:
+            raise InvalidEvent(f"risk command rejected: {exc}") from None
+        save_state(broker, state)
     elif event.type is EventType.ORDER_FAILED:
         failed: OrderFailed = event.data
         save_state(broker, engine.on_order_failed(state, failed.instrument_token, failed.side.sign * failed.quantity))
@@ -66,7 +73,7 @@ async def handle(event: Envelope, broker: str, message: SourceMessage) -> list[E
         summary: PortfolioSummary = event.data
         at = summary.updated_at or event.timestamp
         today = summary.realized_pnl_today if summary.realized_pnl_today is not None else summary.realized_pnl
-        save_state(broker, engine.on_realized_pnl(state, at.date(), today))
+        save_state(broker, engine.on_realized_pnl(state, at.astimezone(timezone.utc).date(), today))
     return []
 
 

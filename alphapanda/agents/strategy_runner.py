@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import time
+import weakref
+from contextlib import contextmanager
+
+from faust.streams import _current_event
 
 from alphapanda import metrics
 from alphapanda.agents.common import active_brokers, event_path, sender
@@ -35,6 +39,15 @@ BATCH_SIZE = 1000
 BATCH_WITHIN = 0.005  # seconds: latency ceiling a batch adds at low tick rates
 
 
+@contextmanager
+def as_current_event(event):
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
 @app.agent(ticks_topic, name="strategy_runner")
 async def strategy_runner(stream) -> None:
     # Batches keep per-tick work in memory: signals are sent and acknowledged first, then each
@@ -43,6 +56,7 @@ async def strategy_runner(stream) -> None:
     async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
         started = time.perf_counter()
         dirty: dict[str, dict] = {}
+        source_of: dict[str, object] = {}  # instrument key -> an event of its partition
         outputs = []
         for event in events:
             message = SourceMessage.from_event(event)
@@ -52,10 +66,14 @@ async def strategy_runner(stream) -> None:
                 await path.dead_letter(message, None, exc, attempts=1)
                 continue
             outputs.extend(runner.on_tick(tick, dirty))
+            source_of[str(tick.data.instrument_token)] = event
         if outputs:
             await path.emit(outputs)
         for key, states in dirty.items():
-            strategy_state[key] = states
+            # Table writes take their partition (changelog and RocksDB) from the current event;
+            # after a batch that is whichever event came last, so name the right one.
+            with as_current_event(source_of[key]):
+                strategy_state[key] = states
         _latency.observe(time.perf_counter() - started)
         _processed.inc(len(events))
         _last.set(time.time())

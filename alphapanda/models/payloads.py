@@ -215,5 +215,6 @@ class RiskCommand(_Payload):
     """A change of a broker's risk limits or trading state, applied by the risk agent in order."""
 
     action: Literal["set_limits", "halt", "reduce", "resume"]
-    limits: dict[str, float | None] = Field(default_factory=dict)
+    # Any subset of the risk limits (numbers, null, or instrument lists); the engine validates it.
+    limits: dict[str, Any] = Field(default_factory=dict)
     reason: str = ""

@@ -7,18 +7,21 @@ by instrument token and co-partitioned with ``market.ticks``.
 
 from __future__ import annotations
 
+import faust
+
 from alphapanda.app import app, settings
 
 __all__ = ["strategy_state", "risk_state", "orders", "accounts", "seen_events"]
 
-_common = dict(partitions=settings.topic_partitions, key_type=str, key_serializer="raw", value_serializer="json")
-
-#: instrument token -> {strategy_id: state}; written by the strategy runner once per batch.
-#: ``use_partitioner``: a batch spans partitions, so the changelog partition comes from the key
-#: (the same murmur2 of the token bytes that placed the tick), not from "the current event".
-strategy_state = app.Table(
-    "strategy-state", default=None, use_partitioner=True, help="Strategy windows per instrument", **_common
+# Keys are plain strings on the wire (the same bytes as the message keys), values JSON objects.
+_common = dict(
+    partitions=settings.topic_partitions,
+    schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"),
 )
+
+#: instrument token -> {strategy_id: state}; written by the strategy runner once per batch, each
+#: entry under an event of its own partition (see agents.strategy_runner.as_current_event).
+strategy_state = app.Table("strategy-state", default=None, help="Strategy windows per instrument", **_common)
 
 #: broker -> AccountRisk dict; written by the risk manager.
 risk_state = app.Table("risk-state", default=None, help="Risk limits, state and exposure per broker", **_common)

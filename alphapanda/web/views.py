@@ -113,7 +113,13 @@ class OrdersView(View):
 
 def risk_view(broker: str) -> dict:
     state = load_risk_state(broker)
-    return state.describe(broker)
+    return {
+        "broker": broker,
+        "state": state.trading_state.value,
+        "reason": state.halted_reason,
+        "limits": state.limits.to_dict(),
+        "exposure": state.exposure_view(),
+    }
 
 
 @app.page("/api/v1/risk/{broker}")
