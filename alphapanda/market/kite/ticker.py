@@ -81,9 +81,17 @@ class KiteTicker:
       credentials: state ``failed`` and :class:`KiteTickerError` from :meth:`run`;
     - never log the API key or access token.
 
-    An exception from a callback ends :meth:`run` with it (state ``failed``): a consumer bug
-    must not be retried against every following frame. A ticker runs once; make a new one to
-    start again.
+    A malformed frame, or a packet that is not a valid tick (a last price of 0 before the first
+    trade), is logged and counted in :attr:`stats`, and the stream goes on. An exception from a
+    callback ends :meth:`run` with it (state ``failed``): a consumer bug must not be retried
+    against every following frame. A ticker runs once; make a new one to start again.
+
+    Parameters (defaults follow kiteconnect's client): ``tokens`` (at most 3000, duplicates
+    dropped); ``mode`` ``"quote"``; ``root`` ``wss://ws.kite.trade``; ``instruments`` gives
+    ticks their ``tradingsymbol``; ``max_retries`` 50; ``initial_backoff`` 1 s;
+    ``max_backoff`` 60 s; ``heartbeat_timeout`` 10 s; ``connect_timeout`` 30 s (handshake);
+    ``close_timeout`` 2 s (waiting for the server's close reply on stop); ``on_state_change``
+    is called synchronously with each new :data:`TickerState`.
     """
 
     def __init__(
@@ -175,19 +183,20 @@ class KiteTicker:
             await asyncio.wait({self._task})
             self._set_state("stopped")
             raise
-        if self._task.cancelled():  # by stop(), possibly called from inside a callback
-            self._set_state("stopped")
-        elif self._task.exception() is not None:
+        if not self._task.cancelled() and self._task.exception() is not None:
             raise self._task.exception()  # type: ignore[misc]
+        self._set_state("stopped")
 
     async def stop(self) -> None:
         """Close the connection cleanly; returns once the ticker has no task left."""
         self._stop_requested = True
         task = self._task
+        if task is asyncio.current_task():
+            # Called from inside a callback: the loop sees the flag after this message and
+            # closes the connection itself (cancelling here would land at a random await).
+            return
         if task is not None and not task.done():
             task.cancel()
-            if task is asyncio.current_task():  # stop() from inside a callback
-                return
             await asyncio.wait({task})
         if self._state != "failed":
             self._set_state("stopped")
@@ -201,6 +210,8 @@ class KiteTicker:
                 self._set_state("connecting")
                 while True:
                     healthy = await self._connect_and_stream(session)
+                    if self._stop_requested:
+                        return
                     failures = 0 if healthy else failures + 1
                     if failures > self._max_retries:
                         raise KiteTickerError(
@@ -267,7 +278,7 @@ class KiteTicker:
 
     async def _stream(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
         received = False
-        while True:
+        while not self._stop_requested:  # stop() from a callback takes effect here
             try:
                 message = await ws.receive(timeout=self._heartbeat_timeout)
             except TimeoutError:  # before OSError, of which it is a subclass
@@ -289,6 +300,7 @@ class KiteTicker:
             else:  # CLOSE, CLOSING, CLOSED
                 log.info("Kite ticker connection closed by the server (code %s)", ws.close_code)
                 return received
+        return received
 
     # --- messages -----------------------------------------------------------------------
 
