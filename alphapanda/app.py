@@ -53,6 +53,7 @@ def faust_settings(settings: Settings, *, tansu: bool) -> dict:
 
 def create_app(settings: Settings) -> faust.App:
     codec.register()
+    (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)
     tansu = is_tansu(settings.kafka_bootstrap)
     app = faust.App("alphapanda", **faust_settings(settings, tansu=tansu))
     app.alphapanda_tansu = tansu  # type: ignore[attr-defined]

@@ -14,6 +14,17 @@ def _last_event_age(stage: str, broker: str) -> float | None:
     return round(time.time() - value, 3) if value else None
 
 
+def _worker() -> dict:
+    from alphapanda.app import app
+
+    try:
+        assigned = len(app.consumer.assignment())
+        leader = bool(app.is_leader())
+    except Exception:  # not started yet
+        assigned, leader = 0, False
+    return {"assigned_partitions": assigned, "leader": leader, "tansu_workarounds": app.alphapanda_tansu}
+
+
 def report() -> dict:
     from alphapanda.agents.common import active_brokers
     from alphapanda.agents.execution import venues
@@ -37,6 +48,7 @@ def report() -> dict:
         }
     return {
         "status": "degraded" if degraded else "ok",
+        "worker": _worker(),
         "feed": feed,
         "market": {"instruments": len(market_view), "last_tick_at": market_view.updated_at.isoformat() if market_view.updated_at else None},
         "brokers": brokers,

@@ -44,6 +44,12 @@ class ZerodhaSettings(BaseModel):
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
     access_token: SecretStr | None = None
+    # Where Kite lives; a local test server in tests (ZERODHA__API_ROOT, ZERODHA__TICKER_ROOT).
+    api_root: str = "https://api.kite.trade"
+    ticker_root: str = "wss://ws.kite.trade"
+    # Kite's instrument master CSV (GET /instruments); the bundled sample when unset.
+    instruments_path: Path | None = None
+    product: Literal["MIS", "CNC", "NRML"] = "MIS"
 
 
 class WebSettings(BaseModel):

@@ -59,9 +59,21 @@ def _build_paper(settings) -> Venue:
 
 
 def _build_zerodha(settings) -> Venue:
-    from alphapanda.execution.zerodha.venue import zerodha_venue_from_settings
+    from alphapanda.execution.zerodha.venue import ZerodhaVenue
+    from alphapanda.market.instruments import UnknownInstrumentError, load_instrument_master
 
-    return zerodha_venue_from_settings(settings)
+    master = load_instrument_master(settings.zerodha.instruments_path)
+
+    def lookup(token: int) -> tuple[str, str] | None:
+        try:
+            instrument = master.by_token(token)
+        except UnknownInstrumentError:
+            return None
+        return instrument.exchange, instrument.tradingsymbol
+
+    return ZerodhaVenue.from_settings(
+        settings, lookup, root=settings.zerodha.api_root, product=settings.zerodha.product,
+    )
 
 
 register_venue(VenueSpec("paper", live=False, build=_build_paper))

@@ -1,0 +1,247 @@
+"""Real processes for end-to-end tests: the embedded broker, worker processes, a Kafka client.
+
+Tests talk to the pipeline only through Kafka topics and HTTP, as users and other programs do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from alphapanda.embedded_broker import EmbeddedBroker
+from alphapanda.topics import all_topics
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_async(coro):
+    return asyncio.run(coro)
+
+
+@dataclass
+class Cluster:
+    """A fresh embedded broker (on a free port) with the pipeline's topics."""
+
+    root: Path
+    brokers: tuple[str, ...] = ("paper", "zerodha")
+    partitions: int = 4
+    port: int = field(default_factory=free_port)
+
+    def __post_init__(self) -> None:
+        self.broker = EmbeddedBroker("127.0.0.1", self.port, self.root / "cluster")
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def kafka_url(self) -> str:
+        return f"kafka://{self.bootstrap}"
+
+    def start(self) -> "Cluster":
+        from alphapanda.cli.topics import ensure_topics
+
+        self.broker.start()
+        run_async(ensure_topics(self.bootstrap, all_topics(self.brokers), self.partitions))
+        return self
+
+    def stop(self) -> None:
+        self.broker.stop()
+
+    # Kafka client helpers -----------------------------------------------------------------
+
+    def produce(self, topic: str, messages: list[tuple[bytes | None, bytes]]) -> None:
+        async def go():
+            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5)
+            await producer.start()
+            try:
+                for key, value in messages:
+                    await producer.send_and_wait(topic, key=key, value=value)
+            finally:
+                await producer.stop()
+
+        run_async(go())
+
+    def consume(self, topic: str, *, expect: int = 1, timeout: float = 30.0) -> list[dict]:
+        """Every message on ``topic`` (from the start), waiting until at least ``expect`` arrived."""
+
+        async def go():
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+            await consumer.start()
+            try:
+                partitions = consumer.partitions_for_topic(topic) or set()
+                tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+                consumer.assign(tps)
+                await consumer.seek_to_beginning(*tps)
+                out: list[dict] = []
+                deadline = time.monotonic() + timeout
+                while time.monotonic() < deadline:
+                    batch = await consumer.getmany(timeout_ms=200)
+                    for records in batch.values():
+                        for r in records:
+                            out.append({"key": r.key.decode() if r.key else None, "value": r.value,
+                                        "partition": r.partition, "offset": r.offset})
+                    if len(out) >= expect:
+                        # Drain what is already there, then stop.
+                        more = await consumer.getmany(timeout_ms=300)
+                        for records in more.values():
+                            for r in records:
+                                out.append({"key": r.key.decode() if r.key else None, "value": r.value,
+                                            "partition": r.partition, "offset": r.offset})
+                        if not more:
+                            break
+                return out
+            finally:
+                await consumer.stop()
+
+        return run_async(go())
+
+    def events(self, topic: str, *, expect: int = 1, timeout: float = 30.0) -> list[dict]:
+        return [json.loads(m["value"]) for m in self.consume(topic, expect=expect, timeout=timeout)]
+
+
+@dataclass
+class Worker:
+    """One ``alphapanda worker`` process with its own data dir and web port."""
+
+    cluster: Cluster
+    name: str = "w1"
+    env: dict[str, str] = field(default_factory=dict)
+    web_port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.cluster.root / self.name
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.cluster.root / f"{self.name}.log"
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ZERODHA__", "TRADING__", "WEB__"))}
+        env.update(
+            ACTIVE_BROKERS=",".join(self.cluster.brokers),
+            KAFKA_URL=self.cluster.kafka_url,
+            WEB_PORT=str(self.web_port),
+            DATA_DIR=str(self.data_dir),
+            TOPIC_PARTITIONS=str(self.cluster.partitions),
+            STORE_URL="rocksdb://",
+            MARKET_FEED="none",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.env)
+        return env
+
+    def start(self, *, wait: bool = True, timeout: float = 60.0) -> "Worker":
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "alphapanda", "worker", "-l", "info", "--web-host", "127.0.0.1"],
+            env=self.environment(), stdout=log, stderr=subprocess.STDOUT, cwd=str(self.cluster.root),
+        )
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker {self.name} exited with {self.process.returncode}:\n{self.tail()}")
+            try:
+                status, body = self.get("/api/v1/health")
+                if body.get("worker", {}).get("assigned_partitions", 0) > 0:
+                    return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.25)
+        raise TimeoutError(f"worker {self.name} not ready in {timeout} s:\n{self.tail()}")
+
+    def tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def request(self, method: str, path: str, body: dict | None = None, headers: dict | None = None) -> tuple[int, dict]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            payload = exc.read()
+            try:
+                return exc.code, json.loads(payload or b"null")
+            except ValueError:
+                return exc.code, {"raw": payload.decode(errors="replace")}
+
+    def get(self, path: str) -> tuple[int, dict]:
+        return self.request("GET", path)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+
+def envelope(event_type: str, data: dict, *, broker: str | None, event_id: str | None = None) -> bytes:
+    event_id = event_id or uuid.uuid4().hex
+    return json.dumps({
+        "id": event_id, "type": event_type,
+        "timestamp": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "correlation_id": event_id, "causation_id": None, "source": "test", "version": 1,
+        "broker": broker, "data": data,
+    }).encode()
+
+
+def trading_signal(broker: str, *, token: int = 408065, side: str = "BUY", quantity: int = 10,
+                   price: float = 1500.0, strategy_id: str = "manual", event_id: str | None = None) -> bytes:
+    return envelope("trading_signal", {
+        "strategy_id": strategy_id, "instrument_token": token, "signal_type": side,
+        "quantity": quantity, "price": price,
+        "timestamp": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+    }, broker=broker, event_id=event_id)
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.25, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise TimeoutError(f"{message} not met within {timeout} s (last: {last!r})")
