@@ -4,7 +4,7 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 
 from alphapanda.app import app
 from alphapanda.agents import feed, market_view, strategy_runner, risk_manager, execution, portfolio  # noqa: F401
-from alphapanda.web import views  # noqa: F401
+import alphapanda.web  # noqa: F401  (registers the views)
 from alphapanda.cli import commands  # noqa: F401
 
 setup_prometheus_sensors(app, pattern="/metrics")

@@ -12,10 +12,10 @@ from datetime import timezone
 
 from alphapanda import metrics
 from alphapanda.agents.common import active_brokers, event_path
-from alphapanda.app import app, settings
+from alphapanda.app import app
 from alphapanda.ids import derived_id
 from alphapanda.models import (
-    Envelope, EventType, OrderFailed, PortfolioSummary, RejectedSignal, RiskCommand, TradingSignal,
+    Envelope, EventType, OrderFailed, PortfolioSummary, RejectedSignal, TradingSignal,
     ValidatedSignal,
 )
 from alphapanda.reliability import Emit, SourceMessage

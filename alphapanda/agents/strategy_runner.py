@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from faust.streams import _current_event
 
 from alphapanda import metrics
-from alphapanda.agents.common import active_brokers, event_path, sender
+from alphapanda.agents.common import active_brokers, event_path
 from alphapanda.app import app, settings
 from alphapanda.execution.registry import live_brokers
 from alphapanda.models import EventType

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from alphapanda.embedded_broker import EmbeddedBroker
 from alphapanda.kafka_probe import is_listening

@@ -7,7 +7,7 @@ Agents talk to venues only through :class:`Venue`; behaviour per broker lives in
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import AsyncIterator
 

@@ -1,0 +1,66 @@
+"""Portfolio views: summary and positions per broker, the all-brokers aggregate, recent orders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from faust.web import Request, Response, View
+
+from alphapanda.agents.common import active_brokers
+from alphapanda.agents.portfolio import summary_of
+from alphapanda.app import app
+from alphapanda.execution.orders import OrderRecord
+from alphapanda.tables import accounts, orders
+from alphapanda.web.common import routed
+
+RECENT_ORDERS = 200
+
+
+@app.page("/api/v1/portfolios/{broker}/summary")
+class PortfolioSummaryView(View):
+    async def get(self, request: Request, broker: str) -> Response:
+        if broker == "all":
+            return await self._all(request)
+
+        async def local() -> Response:
+            return self.json(summary_of(broker).model_dump(mode="json"))
+
+        return await routed(self, request, accounts, broker, local)
+
+    async def _all(self, request: Request) -> Response:
+        # Each broker's summary from whichever worker owns it (this one included).
+        base = str(request.url.with_path("/").with_query(None)).rstrip("/")
+        summaries: dict[str, Any] = {}
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            for broker in active_brokers:
+                async with session.get(f"{base}/api/v1/portfolios/{broker}/summary") as response:
+                    if response.status != 200:
+                        return self.json({"error": f"summary of {broker} unavailable", "broker": broker}, status=503)
+                    summaries[broker] = await response.json()
+        total = sum(s["total_pnl"] for s in summaries.values())
+        return self.json({"brokers": summaries, "total_pnl": round(total, 6)})
+
+
+@app.page("/api/v1/portfolios/{broker}/positions")
+class PositionsView(View):
+    async def get(self, request: Request, broker: str) -> Response:
+        async def local() -> Response:
+            summary = summary_of(broker)
+            return self.json({"broker": broker, "positions": [p.model_dump(mode="json") for p in summary.positions]})
+
+        return await routed(self, request, accounts, broker, local)
+
+
+@app.page("/api/v1/orders/{broker}")
+class OrdersView(View):
+    async def get(self, request: Request, broker: str) -> Response:
+        async def local() -> Response:
+            prefix = f"{broker}:"
+            records = [OrderRecord.from_dict(v) for k, v in orders.items() if k.startswith(prefix) and v]
+            records.sort(key=lambda r: r.updated_at or r.created_at, reverse=True)
+            return self.json({"broker": broker, "orders": [r.to_dict() for r in records[:RECENT_ORDERS]]})
+
+        return await routed(self, request, orders, broker, local)
+
+
