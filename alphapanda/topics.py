@@ -68,6 +68,11 @@ class BrokerTopics:
         return f"{self.broker}.pnl.snapshots"
 
     @property
+    def venue_updates(self) -> str:
+        """Order updates from the venue itself (Kite websocket text frames, postbacks), raw."""
+        return f"{self.broker}.orders.updates"
+
+    @property
     def risk_control(self) -> str:
         """Limit and trading-state changes, applied by the risk agent in order with signals."""
         return f"{self.broker}.risk.control"
@@ -82,6 +87,7 @@ class BrokerTopics:
             self.orders_failed,
             self.pnl_snapshots,
             self.risk_control,
+            self.venue_updates,
         ]
 
 

@@ -29,6 +29,7 @@ class EventType(StrEnum):
     PNL_SNAPSHOT = "pnl_snapshot"
     DEAD_LETTER = "dead_letter"
     RISK_COMMAND = "risk_command"
+    VENUE_ORDER_UPDATE = "venue_order_update"
 
 
 def new_event_id() -> str:

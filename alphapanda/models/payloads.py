@@ -32,6 +32,7 @@ __all__ = [
     "PortfolioSummary",
     "DeadLetter",
     "RiskCommand",
+    "VenueOrderUpdate",
 ]
 
 MAX_PRICE = 1e9
@@ -218,3 +219,10 @@ class RiskCommand(_Payload):
     # Any subset of the risk limits (numbers, null, or instrument lists); the engine validates it.
     limits: dict[str, Any] = Field(default_factory=dict)
     reason: str = ""
+
+
+class VenueOrderUpdate(_Payload):
+    """An order update as the venue sent it (e.g. Kite's order payload), for the execution lane."""
+
+    via: Literal["websocket", "postback"]
+    payload: dict[str, Any]

@@ -20,6 +20,7 @@ PAYLOAD_TYPES: dict[EventType, type[BaseModel]] = {
     EventType.PNL_SNAPSHOT: p.PortfolioSummary,
     EventType.DEAD_LETTER: p.DeadLetter,
     EventType.RISK_COMMAND: p.RiskCommand,
+    EventType.VENUE_ORDER_UPDATE: p.VenueOrderUpdate,
 }
 
 
