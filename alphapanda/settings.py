@@ -54,6 +54,26 @@ class ZerodhaSettings(BaseModel):
 
 class WebSettings(BaseModel):
     api_token: SecretStr | None = None
+    # Origins allowed to call the API from a browser (CORS): a comma list, or "*" for any.
+    # Empty (the default): no CORS headers, only same-origin pages such as the dashboard.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = value.split(",")
+        origins = tuple(dict.fromkeys(str(v).strip().rstrip("/") for v in value if str(v).strip()))
+        for origin in origins:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r} is not an origin (expected * or http(s)://host[:port])")
+        return origins
+
+
+class PortfolioSettings(BaseModel):
+    # Event-time seconds between periodic PnL snapshots of an account with open positions;
+    # 0 turns them off (snapshots after fills are always sent).
+    snapshot_interval_seconds: float = Field(default=60.0, ge=0)
 
 
 class Settings(BaseSettings):
@@ -78,6 +98,7 @@ class Settings(BaseSettings):
     trading: TradingSettings = TradingSettings()
     zerodha: ZerodhaSettings = ZerodhaSettings()
     web: WebSettings = WebSettings()
+    portfolio: PortfolioSettings = PortfolioSettings()
 
     @field_validator("active_brokers", mode="before")
     @classmethod

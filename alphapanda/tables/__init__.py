@@ -11,7 +11,7 @@ import faust
 
 from alphapanda.app import app, settings
 
-__all__ = ["strategy_state", "risk_state", "orders", "accounts", "seen_events"]
+__all__ = ["strategy_state", "risk_state", "orders", "accounts", "positions", "fill_ids", "seen_events"]
 
 # Keys are plain strings on the wire (the same bytes as the message keys), values JSON objects.
 _common = dict(
@@ -29,8 +29,16 @@ risk_state = app.Table("risk-state", default=None, help="Risk limits, state and 
 #: "broker:order_id" -> order record with lifecycle state; written by the execution lanes.
 orders = app.Table("orders", default=None, help="Orders and their lifecycle per broker", **_common)
 
-#: broker -> Account dict (cash, positions per strategy and instrument); written by the portfolio agent.
+#: account -> account book (cash, fill count, daily realized PnL, keys of its positions);
+#: written by the portfolio agent (layout in alphapanda.portfolio.records).
 accounts = app.Table("accounts", default=None, help="Portfolio accounts per broker", **_common)
+
+#: "account|strategy_id|instrument_token" -> Position dict; written by the portfolio agent while
+#: it handles that account's fill, so every position lives on its account's partition.
+positions = app.Table("positions", default=None, help="Positions per broker, strategy and instrument", **_common)
+
+#: "account|fill_id" -> event time (epoch seconds); each fill id is applied once, for all time.
+fill_ids = app.Table("fill-ids", default=None, help="Fill ids applied per account", **_common)
 
 #: "stage:broker:event_id" -> event time; lets each stage skip redelivered events.
 seen_events = app.Table("seen-events", default=None, help="Event ids handled per stage", **_common)
