@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-e2e broker-start broker-stop broker-status topics bench clean
+.PHONY: help install browser run test test-unit test-e2e broker-start broker-stop broker-status topics bench clean
 
 help:
 	@echo "make run     install (first time), start the embedded broker and the pipeline with simulated data"
@@ -24,7 +24,22 @@ install: $(STAMP)
 run: install
 	$(VENV)/bin/alphapanda run
 
-test: install
+# Debian's chromium for the dashboard tests (Playwright drives it by path; it never downloads a
+# browser). Installed with apt when missing; without apt or root the browser tests skip themselves.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing chromium with apt-get for the browser tests"; \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+		  || { apt-get update -qq >/dev/null 2>&1 && \
+		       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; }; } \
+		|| echo "could not install chromium with apt-get: the browser tests will be skipped"; \
+	else \
+		echo "chromium not found at $(CHROMIUM) and apt-get is unavailable (or not root): the browser tests will be skipped"; \
+	fi
+
+test: install browser
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-unit: install

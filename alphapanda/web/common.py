@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Awaitable, Callable
 
+from aiohttp_cors import ResourceOptions
 from faust.exceptions import SameNode
 from faust.web import Request, Response, View
 
@@ -12,7 +13,30 @@ from alphapanda.agents.common import active_brokers
 from alphapanda.app import app, settings
 from alphapanda.topics import account_of
 
-__all__ = ["not_active", "routed", "authorized", "unauthorized"]
+__all__ = ["not_active", "routed", "authorized", "unauthorized", "cors_options"]
+
+
+def cors_options(origins: tuple[str, ...]) -> dict[str, ResourceOptions]:
+    """CORS rules for ``origins`` (``WEB__CORS_ORIGINS``): reads and the bearer-token writes.
+
+    Credentials (cookies) are not allowed: the API authenticates with a bearer header only.
+    """
+    rule = ResourceOptions(
+        allow_credentials=False,
+        allow_headers=("Authorization", "Content-Type"),
+        allow_methods=("GET", "PUT", "POST"),
+        expose_headers=(),
+        max_age=600,
+    )
+    return {origin: rule for origin in origins}
+
+
+# App-wide, so every page gets it; it must be set before the first page creates the web server
+# (the pages import this module first).
+if settings.web.cors_origins:
+    if "web" in app.__dict__:
+        raise RuntimeError("WEB__CORS_ORIGINS must be applied before the web server is created")
+    app.conf.web_cors_options = cors_options(settings.web.cors_origins)
 
 
 def not_active(web, broker: str) -> Response:

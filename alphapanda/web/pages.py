@@ -1,4 +1,4 @@
-"""Health and the dashboard page."""
+"""Health, the list of active brokers, and the dashboard page."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ from pathlib import Path
 from faust.web import Request, Response, View
 
 from alphapanda import health as health_checks
+from alphapanda.agents.common import active_brokers
 from alphapanda.app import app
+from alphapanda.execution.registry import live_brokers
+
+__all__ = ["HealthView", "BrokersView", "DashboardView", "brokers_view"]
 
 STATIC = Path(__file__).parent / "static"
 
@@ -19,7 +23,20 @@ class HealthView(View):
         return self.json(report, status=200 if report["status"] == "ok" else 503)
 
 
+def brokers_view() -> dict:
+    """The active brokers in configured order, and whether each one trades real money."""
+    live = live_brokers()
+    return {"brokers": [{"name": b, "live": b in live} for b in active_brokers]}
+
+
+@app.page("/api/v1/brokers")
+class BrokersView(View):
+    async def get(self, request: Request) -> Response:
+        return self.json(brokers_view())
+
+
 @app.page("/")
 class DashboardView(View):
     async def get(self, request: Request) -> Response:
+        # Read on each request: the page is small, and an edited file shows without a restart.
         return self.html((STATIC / "dashboard.html").read_text(encoding="utf-8"))

@@ -1,0 +1,77 @@
+"""The dashboard in headless Chromium against a running pipeline (real broker and worker)."""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.support.pipeline import Cluster, Worker, trading_signal, wait_for
+
+TOKEN = 408065
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    cluster = Cluster(tmp_path_factory.mktemp("dashboard")).start()
+    worker = Worker(cluster).start()
+    yield cluster, worker
+    worker.stop()
+    cluster.stop()
+
+
+def publish(cluster, broker, signal):
+    """Send a signal from another thread: Playwright's sync API runs an event loop in this one."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(cluster.produce, f"{broker}.signals.raw", [(broker.encode(), signal)]).result()
+
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    # ALPHAPANDA_SCREENSHOTS keeps them somewhere to look at; by default they go with the test.
+    folder = Path(os.environ.get("ALPHAPANDA_SCREENSHOTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def position_cell(page, broker, strategy="manual", token=TOKEN):
+    return page.locator(f'#broker-{broker} table.positions tr[data-strategy="{strategy}"][data-token="{token}"] td.qty')
+
+
+def test_the_dashboard_shows_the_paper_position_and_follows_a_new_fill(pipeline, browser_page, tmp_path):
+    cluster, worker = pipeline
+    page = browser_page
+    publish(cluster, "paper", trading_signal("paper", quantity=10, event_id="dash-1"))
+    wait_for(lambda: worker.get("/api/v1/portfolios/paper/summary")[1]["fills"] == 1, message="first fill")
+
+    page.goto(worker.url + "/")
+    paper = page.locator("#broker-paper")
+    paper.locator(".mode").wait_for()
+    assert paper.locator(".mode").inner_text() == "PAPER"
+    assert page.locator("#broker-zerodha .mode").inner_text() == "LIVE"
+    assert "live" in page.locator("#broker-zerodha").get_attribute("class")
+    position_cell(page, "paper").filter(has_text="10").wait_for(timeout=10_000)
+    assert paper.locator('[data-stat="fills"]').inner_text() == "1"
+    assert "FILLED" in paper.locator("table.orders").inner_text()
+    assert paper.locator("[data-risk-state]").inner_text() == "ACTIVE"
+    assert not page.locator("#banner").is_visible()
+    page.screenshot(path=str(screenshot_dir(tmp_path) / "dashboard-first-fill.png"), full_page=True)
+
+    publish(cluster, "paper", trading_signal("paper", side="SELL", quantity=4, event_id="dash-2"))
+    position_cell(page, "paper").filter(has_text="6").wait_for(timeout=20_000)
+    assert paper.locator('[data-stat="fills"]').inner_text() == "2"
+    page.screenshot(path=str(screenshot_dir(tmp_path) / "dashboard-second-fill.png"), full_page=True)
+
+
+def test_the_dashboard_shows_when_the_api_stops_answering(pipeline, browser_page, tmp_path):
+    _, worker = pipeline
+    page = browser_page
+    page.goto(worker.url + "/")
+    page.locator("#broker-paper .mode").wait_for()
+    worker.stop()
+
+    banner = page.locator("#banner")
+    banner.wait_for(state="visible", timeout=15_000)
+    assert "Problem fetching data" in banner.inner_text()
+    page.locator("#broker-paper.stale").wait_for(timeout=15_000)
+    assert "STALE" in page.locator("#broker-paper .status").inner_text()
+    page.screenshot(path=str(screenshot_dir(tmp_path) / "dashboard-api-down.png"), full_page=True)

@@ -1,0 +1,167 @@
+"""Portfolio web views over HTTP against real workers: routing, 404s, bearer token, CORS, snapshots."""
+
+import json
+import urllib.request
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from alphapanda.portfolio import interval_start, snapshot_id
+from tests.support.pipeline import Cluster, Worker, envelope, trading_signal, wait_for
+
+TOKEN_VALUE = "s3cret-token"
+ORIGIN = "http://dashboard.example"
+
+
+def summary_quantity(worker, broker, token=408065):
+    status, body = worker.get(f"/api/v1/portfolios/{broker}/summary")
+    if status != 200:
+        return None
+    return sum(p["quantity"] for p in body["positions"] if p["instrument_token"] == token)
+
+
+def raw_request(url, method="GET", headers=None):
+    request = urllib.request.Request(url, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers)
+
+
+def tick(token, price, at):
+    stamp = at.isoformat().replace("+00:00", "Z")
+    return envelope("market_tick", {"instrument_token": token, "last_price": price, "timestamp": stamp}, broker=None)
+
+
+# -- two workers: any worker answers for any broker -------------------------------------------
+
+
+def test_every_endpoint_answers_the_same_from_either_of_two_workers(cluster, workers):
+    w1 = workers("w1")
+    w2 = workers("w2")
+    cluster.produce("paper.signals.raw", [(b"paper", trading_signal("paper", quantity=6, event_id="two-w-1"))])
+    # Both workers own partitions (the order flow of paper is on one of them only) and both
+    # answer with the fill applied once the group has settled.
+    for w in (w1, w2):
+        wait_for(lambda: w.get("/api/v1/health")[1]["worker"]["assigned_partitions"] > 0, message=f"{w.name} assigned")
+        wait_for(lambda: summary_quantity(w, "paper") == 6, timeout=60, message=f"paper position via {w.name}")
+
+    def answers(w):
+        paths = ["/api/v1/portfolios/paper/summary", "/api/v1/portfolios/zerodha/summary",
+                 "/api/v1/portfolios/paper/positions", "/api/v1/portfolios/all/summary",
+                 "/api/v1/orders/paper", "/api/v1/orders/zerodha", "/api/v1/risk/paper", "/api/v1/risk/zerodha"]
+        return {p: w.get(p) for p in paths}
+
+    one, two = answers(w1), answers(w2)
+    assert one == two
+    assert all(status == 200 for status, _ in one.values())
+    summary = one["/api/v1/portfolios/paper/summary"][1]
+    assert summary["broker"] == "paper" and summary["fills"] == 1 and summary["cash"] < 1_000_000
+    assert one["/api/v1/portfolios/paper/positions"][1] == {"broker": "paper", "positions": summary["positions"]}
+    aggregate = one["/api/v1/portfolios/all/summary"][1]
+    assert set(aggregate["brokers"]) == {"paper", "zerodha"}
+    assert aggregate["total_pnl"] == pytest.approx(summary["total_pnl"] + aggregate["brokers"]["zerodha"]["total_pnl"])
+    orders = one["/api/v1/orders/paper"][1]["orders"]
+    assert [(o["signal_id"], o["state"], o["filled_quantity"]) for o in orders] == [("two-w-1", "FILLED", 6)]
+    assert one["/api/v1/risk/paper"][1]["exposure"]["positions"]["408065"]["quantity"] == 6
+    for w in (w1, w2):
+        for path in ("/api/v1/portfolios/nyse/summary", "/api/v1/portfolios/nyse/positions",
+                     "/api/v1/orders/nyse", "/api/v1/risk/nyse"):
+            status, body = w.get(path)
+            assert (status, body["broker"]) == (404, "nyse"), path
+        assert w.get("/api/v1/brokers") == (200, {"brokers": [{"name": "paper", "live": False},
+                                                               {"name": "zerodha", "live": True}]})
+
+
+# -- one configured worker: token, CORS, periodic snapshots -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def configured(tmp_path_factory):
+    cluster = Cluster(tmp_path_factory.mktemp("configured")).start()
+    worker = Worker(cluster, env={
+        "WEB__API_TOKEN": TOKEN_VALUE, "WEB__CORS_ORIGINS": ORIGIN,
+        "PORTFOLIO__SNAPSHOT_INTERVAL_SECONDS": "10", "TRADING__PAPER__STARTING_CASH": "500000",
+    })
+    worker.start()
+    yield cluster, worker
+    worker.stop()
+    cluster.stop()
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("POST", "/api/v1/risk/zerodha/halt", {"reason": "test"}),
+    ("PUT", "/api/v1/risk/zerodha/limits", {"max_order_quantity": 100}),
+])
+def test_write_endpoints_refuse_a_missing_or_wrong_bearer_token(configured, method, path, body):
+    _, worker = configured
+    assert worker.request(method, path, body)[0] == 401
+    assert worker.request(method, path, body, headers={"Authorization": "Bearer wrong"})[0] == 401
+    assert worker.request(method, path, body, headers={"Authorization": TOKEN_VALUE})[0] == 401
+
+
+def test_write_endpoints_accept_the_bearer_token_and_the_change_is_applied(configured):
+    _, worker = configured
+    auth = {"Authorization": f"Bearer {TOKEN_VALUE}"}
+    status, body = worker.request("PUT", "/api/v1/risk/zerodha/limits", {"max_order_quantity": 100}, headers=auth)
+    assert status == 200 and body["limits"]["max_order_quantity"] == 100
+    status, body = worker.request("POST", "/api/v1/risk/zerodha/halt", {"reason": "by hand"}, headers=auth)
+    assert (status, body["state"]) == (200, "HALTED")
+    wait_for(lambda: worker.get("/api/v1/risk/zerodha")[1]["state"] == "HALTED", message="halted")
+    status, body = worker.request("POST", "/api/v1/risk/zerodha/resume", headers=auth)
+    assert (status, body["state"]) == (200, "ACTIVE")
+    wait_for(lambda: worker.get("/api/v1/risk/zerodha")[1]["state"] == "ACTIVE", message="resumed")
+    assert worker.get("/api/v1/risk/zerodha")[1]["limits"]["max_order_quantity"] == 100
+
+
+def test_reads_need_no_token(configured):
+    _, worker = configured
+    assert worker.get("/api/v1/portfolios/paper/summary")[0] == 200
+    assert worker.get("/api/v1/risk/paper")[0] == 200
+
+
+def test_a_configured_origin_gets_cors_headers_and_others_do_not(configured):
+    _, worker = configured
+    status, headers = raw_request(worker.url + "/api/v1/portfolios/paper/summary", headers={"Origin": ORIGIN})
+    assert status == 200 and headers.get("Access-Control-Allow-Origin") == ORIGIN
+    status, headers = raw_request(worker.url + "/api/v1/risk/paper/halt", method="OPTIONS", headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type"})
+    assert status == 200 and headers.get("Access-Control-Allow-Origin") == ORIGIN
+    assert "AUTHORIZATION" in headers.get("Access-Control-Allow-Headers", "").upper()
+    _, headers = raw_request(worker.url + "/api/v1/portfolios/paper/summary", headers={"Origin": "http://evil.example"})
+    assert "Access-Control-Allow-Origin" not in headers
+
+
+def test_the_account_opens_with_the_configured_starting_cash(configured):
+    _, worker = configured
+    _, summary = worker.get("/api/v1/portfolios/zerodha/summary")
+    assert summary["cash"] == summary["equity"] == 500_000 and summary["fills"] == 0
+
+
+def test_open_positions_are_snapshotted_on_event_time_intervals(configured):
+    cluster, worker = configured
+    token = 738561
+    t0 = datetime(2026, 11, 23, 4, 0, 3, tzinfo=UTC)
+    cluster.produce("market.ticks", [(str(token).encode(), tick(token, 2500.0, t0))])
+    wait_for(lambda: worker.get("/api/v1/health")[1]["market"]["instruments"] >= 1, message="tick seen")
+    cluster.produce("paper.signals.raw", [(b"paper", trading_signal("paper", token=token, quantity=2, price=2500.0,
+                                                                     event_id="snap-1"))])
+    wait_for(lambda: summary_quantity(worker, "paper", token) == 2, message="position")
+    # The market clock moves 25 s of event time: the 10 s interval starting at 04:00:20 is due.
+    cluster.produce("market.ticks", [(str(token).encode(), tick(token, 2600.0, t0 + timedelta(seconds=25)))])
+
+    expected_at = interval_start(t0 + timedelta(seconds=25), timedelta(seconds=10))
+    expected_id = snapshot_id("paper", expected_at)
+
+    def periodic():
+        return [e for e in cluster.events("paper.pnl.snapshots", expect=1, timeout=1) if e["id"] == expected_id]
+
+    snapshot = wait_for(periodic, message="the periodic snapshot")[0]
+    assert snapshot["timestamp"].startswith("2026-11-23T04:00:20") and snapshot["causation_id"] is None
+    position = next(p for p in snapshot["data"]["positions"] if p["instrument_token"] == token)
+    assert position["last_price"] == 2600.0
+    assert position["unrealized_pnl"] == pytest.approx((2600.0 - position["average_price"]) * 2)
+    fill_snapshots = [e for e in cluster.events("paper.pnl.snapshots", timeout=1) if e["causation_id"]]
+    assert len(fill_snapshots) == 1 and fill_snapshots[0]["data"]["fills"] == 1
