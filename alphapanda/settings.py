@@ -6,6 +6,7 @@ Secrets are ``SecretStr``: they print as ``**********``.
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -76,6 +77,83 @@ class PortfolioSettings(BaseModel):
     snapshot_interval_seconds: float = Field(default=60.0, ge=0)
 
 
+def _comma_list(value: object) -> object:
+    """``"a, b,,c"`` -> ``("a", "b", "c")``: list variables are plain comma lists, not JSON."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class SimulationSettings(BaseModel):
+    """The simulated feed (``MARKET_FEED=simulated``).
+
+    - ``ticks_per_second``: ticks of all instruments together, published on an event-time schedule.
+    - ``seed``: the same seed and start time give the same ticks.
+    - ``instruments``: comma list of ``TOKEN`` or ``[EXCHANGE:]SYMBOL``, each optionally
+      ``@START_PRICE`` (``408065,NSE:TCS@3500``); a price is needed for instruments outside the
+      bundled defaults. Empty: the instruments of the bundled example strategies.
+    - ``depth``: publish a 5-level book; unset means on up to 500 ticks/s (it triples tick cost).
+    """
+
+    ticks_per_second: float = Field(default=20.0, gt=0, le=100_000)
+    seed: int = 7
+    instruments: Annotated[tuple[str, ...], NoDecode] = ()
+    depth: bool | None = None
+
+    @field_validator("instruments", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _comma_list(value)
+
+
+class KiteFeedSettings(BaseModel):
+    """The live Zerodha feed (``MARKET_FEED=kite``); credentials are ``ZERODHA__*``.
+
+    - ``mode``: ``ltp``, ``quote`` or ``full`` (with 5-level depth).
+    - ``tokens``: comma list of instrument tokens or ``EXCHANGE:SYMBOL`` names of the instrument
+      master. Empty: every instrument of the enabled strategies.
+    - ``max_retries``, ``initial_backoff``, ``max_backoff``, ``heartbeat_timeout``: reconnection
+      policy (Kite's own client: 50 tries, backoff up to 60 s).
+    """
+
+    mode: Literal["ltp", "quote", "full"] = "quote"
+    tokens: Annotated[tuple[str, ...], NoDecode] = ()
+    max_retries: int = Field(default=50, ge=0)
+    initial_backoff: float = Field(default=1.0, ge=0)
+    max_backoff: float = Field(default=60.0, ge=0)
+    heartbeat_timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("tokens", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _comma_list(value)
+
+
+class ReplaySettings(BaseModel):
+    """The replay feed (``MARKET_FEED=replay:PATH``): ``speed`` 1 is real time from the tick
+    timestamps, 0 as fast as possible; ``max_wait`` caps one wait in seconds (unset: no cap)."""
+
+    speed: float = Field(default=1.0, ge=0, allow_inf_nan=False)
+    max_wait: float | None = Field(default=None, ge=0)
+
+
+class MarketHoursSettings(BaseModel):
+    """NSE trading hours (09:15-15:30 IST, weekdays).
+
+    - ``holidays``: comma list of ISO dates without a session.
+    - ``enforce``: publish ticks only while the market is open. Unset means on for the live
+      ``kite`` feed and off for ``simulated`` and ``replay``.
+    """
+
+    holidays: Annotated[tuple[date, ...], NoDecode] = ()
+    enforce: bool | None = None
+
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _comma_list(value)
+
+
 class Settings(BaseSettings):
     """Alpha Panda's configuration. Field ``x__y`` is the variable ``X__Y``."""
 
@@ -99,6 +177,10 @@ class Settings(BaseSettings):
     zerodha: ZerodhaSettings = ZerodhaSettings()
     web: WebSettings = WebSettings()
     portfolio: PortfolioSettings = PortfolioSettings()
+    simulation: SimulationSettings = SimulationSettings()
+    kite: KiteFeedSettings = KiteFeedSettings()
+    replay: ReplaySettings = ReplaySettings()
+    market_hours: MarketHoursSettings = MarketHoursSettings()
 
     @field_validator("active_brokers", mode="before")
     @classmethod
