@@ -67,3 +67,26 @@ async def run(self, worker_args: tuple[str, ...]) -> None:
 
     # Blocking on purpose: this command only supervises child processes.
     sys.exit(run_pipeline(settings, worker_args=list(worker_args)))
+
+
+from pathlib import Path  # noqa: E402  (the replay command is appended; see above for the others)
+
+
+@app.command(
+    argument("tape", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+    option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True,
+           help="1 = real time from the tick timestamps, 2 = twice as fast, 0 = as fast as possible."),
+    option("--max-wait", type=click.FloatRange(min=0), default=None,
+           help="Longest single wait in seconds (e.g. to skip the night between sessions)."),
+)
+async def replay(self, tape: Path, speed: float, max_wait: float | None) -> None:
+    """Publish a JSONL tape of ticks to market.ticks, keyed by token; invalid lines to market.ticks.dlq."""
+    from aiokafka.errors import KafkaError
+
+    from alphapanda.cli.replay import replay_tape
+
+    try:
+        summary = await replay_tape(tape, settings.kafka_bootstrap, speed=speed, max_wait=max_wait)
+    except KafkaError as exc:
+        raise click.ClickException(f"Kafka at {settings.kafka_url}: {exc}") from None
+    print(summary.line(), flush=True)
