@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -29,15 +30,20 @@ class PortfolioSummaryView(View):
         return await routed(self, request, accounts, broker, local)
 
     async def _all(self, request: Request) -> Response:
-        # Each broker's summary from whichever worker owns it (this one included).
+        # Each broker's summary from whichever worker owns it (this one included), concurrently.
         base = str(request.url.with_path("/").with_query(None)).rstrip("/")
-        summaries: dict[str, Any] = {}
+
+        async def one(session: aiohttp.ClientSession, broker: str) -> tuple[int, Any]:
+            async with session.get(f"{base}/api/v1/portfolios/{broker}/summary") as response:
+                return response.status, (await response.json() if response.status == 200 else None)
+
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-            for broker in active_brokers:
-                async with session.get(f"{base}/api/v1/portfolios/{broker}/summary") as response:
-                    if response.status != 200:
-                        return self.json({"error": f"summary of {broker} unavailable", "broker": broker}, status=503)
-                    summaries[broker] = await response.json()
+            answers = await asyncio.gather(*(one(session, b) for b in active_brokers), return_exceptions=True)
+        summaries: dict[str, Any] = {}
+        for broker, answer in zip(active_brokers, answers):
+            if isinstance(answer, BaseException) or answer[0] != 200:
+                return self.json({"error": f"summary of {broker} unavailable", "broker": broker}, status=503)
+            summaries[broker] = answer[1]
         total = sum(s["total_pnl"] for s in summaries.values())
         return self.json({"brokers": summaries, "total_pnl": round(total, 6)})
 
