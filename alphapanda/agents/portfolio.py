@@ -147,7 +147,8 @@ async def periodic_snapshots() -> None:
     clock = market_view.updated_at
     if schedule is None or clock is None:
         return
-    if getattr(app, "rebalancing", False) or getattr(app, "in_recovery", False):
+    # Only from settled tables: during a start or rebalance they may be half opened.
+    if not app.tables.recovery.completed.is_set() or app.rebalancing or getattr(app, "in_recovery", False):
         return
     for broker in active_brokers:
         due = schedule.due(account_of(broker), clock)

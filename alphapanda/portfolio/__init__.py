@@ -13,6 +13,7 @@ from alphapanda.portfolio.account import (
 )
 from alphapanda.portfolio.position import Position, round_money
 from alphapanda.portfolio.records import (
+    IncompleteAccount,
     account_from_records,
     book_record,
     changed_positions,
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_FILL_ID_WINDOW",
     "DAILY_HISTORY_DAYS",
     "round_money",
+    "IncompleteAccount",
     "account_from_records",
     "book_record",
     "changed_positions",

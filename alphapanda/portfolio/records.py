@@ -31,9 +31,15 @@ __all__ = [
     "position_keys_of",
     "account_from_records",
     "changed_positions",
+    "IncompleteAccount",
 ]
 
 _SEPARATOR = "|"
+
+
+class IncompleteAccount(LookupError):
+    """The book lists a position whose record is missing: the store is not (yet) consistent,
+    e.g. a worker still opening or recovering its table partitions."""
 
 
 def position_key(account_id: str, strategy_id: str, instrument_token: int) -> str:
@@ -78,7 +84,7 @@ def account_from_records(
 
     ``position_record`` looks a position up by its (strategy, instrument) key. A missing book is
     a new account with ``starting_cash``. A position the book lists but the store lacks is an
-    inconsistency that would silently lose money, so it raises ``LookupError``.
+    inconsistency that would silently lose money, so it raises :class:`IncompleteAccount`.
     """
     if not book:
         return Account.open(starting_cash)
@@ -88,7 +94,7 @@ def account_from_records(
     for key in position_keys_of(book):
         record = position_record(key)
         if record is None:
-            raise LookupError(f"position {key!r} is listed by the account book but not stored")
+            raise IncompleteAccount(f"position {key!r} is listed by the account book but not stored")
         positions[key] = Position.from_dict(dict(record))
     updated_at = book.get("updated_at")
     return Account(

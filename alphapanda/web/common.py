@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import logging
+import time
 from typing import Awaitable, Callable
 
 from aiohttp_cors import ResourceOptions
@@ -11,9 +14,16 @@ from faust.web import Request, Response, View
 
 from alphapanda.agents.common import active_brokers
 from alphapanda.app import app, settings
+from alphapanda.portfolio import IncompleteAccount
 from alphapanda.topics import account_of
 
-__all__ = ["not_active", "routed", "authorized", "unauthorized", "cors_options"]
+__all__ = ["not_active", "routed", "authorized", "unauthorized", "cors_options", "tables_ready"]
+
+log = logging.getLogger(__name__)
+
+#: How long a read waits for this worker's tables after a start or rebalance before it gives up
+#: with 503: answering from half-opened or half-recovered tables would show wrong books.
+READY_WAIT_SECONDS = 10.0
 
 
 def cors_options(origins: tuple[str, ...]) -> dict[str, ResourceOptions]:
@@ -43,14 +53,44 @@ def not_active(web, broker: str) -> Response:
     return web.json({"error": f"broker {broker!r} is not active", "broker": broker}, status=404)
 
 
+def _tables_settled() -> bool:
+    return (app.tables.recovery.completed.is_set()
+            and not app.rebalancing and not getattr(app, "in_recovery", False))
+
+
+async def tables_ready(timeout: float = READY_WAIT_SECONDS) -> bool:
+    """Wait until this worker has opened and recovered its table partitions (first start and
+    every rebalance); False when that takes longer than ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not _tables_settled():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return True
+
+
+def unavailable(web, broker: str, reason: str) -> Response:
+    return web.json({"error": reason, "broker": broker}, status=503, headers={"Retry-After": "1"})
+
+
 async def routed(view: View, request: Request, table, broker: str, local: Callable[[], Awaitable[Response]]) -> Response:
-    """Answer here when this worker owns the broker's partition of ``table``, else forward."""
+    """Answer here when this worker owns the broker's partition of ``table``, else forward.
+
+    A worker that is still opening or recovering its tables waits for them (up to
+    ``READY_WAIT_SECONDS``) and then answers 503, never with partial state.
+    """
     if broker not in active_brokers:
         return not_active(view.web, broker)
+    if not await tables_ready():
+        return unavailable(view.web, broker, "the worker is still recovering its tables; retry")
     try:
         return await app.router.route_req(table.name, account_of(broker), view.web, request)
     except SameNode:
-        return await local()
+        try:
+            return await local()
+        except IncompleteAccount as exc:
+            log.warning("incomplete portfolio state of %s: %s", broker, exc, extra={"broker": broker})
+            return unavailable(view.web, broker, "the portfolio state is incomplete on this worker; retry")
 
 
 def authorized(request: Request) -> bool:

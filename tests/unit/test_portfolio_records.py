@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from alphapanda.models import Side
 from alphapanda.portfolio import (
-    Account, account_from_records, book_record, changed_positions, fill_key, position_key,
+    Account, IncompleteAccount, account_from_records, book_record, changed_positions, fill_key, position_key,
     position_keys_of,
 )
 
@@ -70,13 +70,13 @@ def test_no_book_is_a_new_account_with_the_opening_cash():
 def test_a_position_listed_but_not_stored_is_an_error_not_a_silent_loss():
     book, records = stored(sample())
     del records["paper|momentum_v1|256265"]
-    with pytest.raises(LookupError, match="momentum_v1"):
+    with pytest.raises(IncompleteAccount, match="momentum_v1"):
         load(book, records)
 
 
 def test_records_of_one_account_are_not_read_for_another():
     book, records = stored(sample(), account_id="paper")
-    with pytest.raises(LookupError):
+    with pytest.raises(IncompleteAccount):
         load(book, records, account_id="zerodha")
 
 
