@@ -167,5 +167,25 @@ def test_open_positions_are_snapshotted_on_event_time_intervals(configured):
     position = next(p for p in snapshot["data"]["positions"] if p["instrument_token"] == token)
     assert position["last_price"] == 2600.0
     assert position["unrealized_pnl"] == pytest.approx((2600.0 - position["average_price"]) * 2)
-    fill_snapshots = [e for e in cluster.events("paper.pnl.snapshots", timeout=1) if e["causation_id"]]
-    assert len(fill_snapshots) == 1 and fill_snapshots[0]["data"]["fills"] == 1
+    fill_snapshots = [e for e in cluster.events("paper.pnl.snapshots", timeout=1)
+                      if e["causation_id"] and e["correlation_id"] == "snap-1"]
+    assert len(fill_snapshots) == 1
+
+
+def test_a_fill_reported_twice_under_new_event_ids_is_applied_once(configured):
+    cluster, worker = configured
+    token = 3045
+    fill = {"order_id": "dup-order", "signal_id": "dup-signal", "strategy_id": "dup", "instrument_token": token,
+            "side": "BUY", "quantity": 3, "fill_price": 600.0, "commission": 1.0, "fill_id": "dup-fill-1"}
+    _, before = worker.get("/api/v1/portfolios/paper/summary")
+    cluster.produce("paper.orders.filled", [(b"paper", envelope("order_filled", fill, broker="paper"))])
+    wait_for(lambda: summary_quantity(worker, "paper", token) == 3, message="the fill applied")
+    cluster.produce("paper.orders.filled", [
+        (b"paper", envelope("order_filled", fill, broker="paper")),  # same fill id, new event id
+        (b"paper", envelope("order_filled", {**fill, "fill_id": "dup-fill-2", "quantity": 1}, broker="paper")),
+    ])
+    wait_for(lambda: summary_quantity(worker, "paper", token) == 4, message="the next fill applied")
+    _, after = worker.get("/api/v1/portfolios/paper/summary")
+    assert after["fills"] == before["fills"] + 2
+    position = next(p for p in after["positions"] if p["strategy_id"] == "dup")
+    assert position["fills"] == 2 and position["realized_pnl"] == pytest.approx(-2.0)
