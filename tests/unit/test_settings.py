@@ -1,0 +1,61 @@
+"""Settings come from the environment; a bad one stops startup naming the variable."""
+
+import pytest
+
+from alphapanda.settings import SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    for name in ("ACTIVE_BROKERS", "KAFKA_URL", "TOPIC_PARTITIONS", "MARKET_FEED", "ZERODHA__API_KEY",
+                 "TRADING__PAPER__SLIPPAGE_BPS", "STRATEGIES_DIR", "STORE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_follow_the_contract():
+    s = load_settings()
+    assert s.active_brokers == ("paper",)
+    assert s.kafka_url == "kafka://127.0.0.1:9092" and s.kafka_bootstrap == "127.0.0.1:9092"
+    assert s.web_port == 6066 and s.topic_partitions == 8 and s.store_url == "rocksdb://"
+    assert s.trading.paper.slippage_bps == 5 and s.trading.paper.commission == "zerodha"
+    assert s.trading.paper.starting_cash == 1_000_000 and s.trading.zerodha.enabled is False
+    assert s.strategies_dir.is_dir()
+
+
+def test_active_brokers_is_a_comma_list(monkeypatch):
+    monkeypatch.setenv("ACTIVE_BROKERS", " paper , zerodha ")
+    assert load_settings().active_brokers == ("paper", "zerodha")
+
+
+def test_an_unknown_broker_is_named(monkeypatch):
+    monkeypatch.setenv("ACTIVE_BROKERS", "paper,nyse")
+    with pytest.raises(SettingsError, match=r"ACTIVE_BROKERS: unknown broker 'nyse'"):
+        load_settings()
+
+
+@pytest.mark.parametrize("name,value", [
+    ("TOPIC_PARTITIONS", "0"),
+    ("TOPIC_PARTITIONS", "many"),
+    ("MARKET_FEED", "carrier-pigeon"),
+    ("MARKET_FEED", "replay:"),
+    ("STORE_URL", "redis://"),
+    ("TRADING__PAPER__SLIPPAGE_BPS", "-1"),
+    ("STRATEGIES_DIR", "/does/not/exist"),
+])
+def test_invalid_values_name_their_variable(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        load_settings()
+
+
+def test_nested_settings_use_double_underscores(monkeypatch):
+    monkeypatch.setenv("TRADING__PAPER__SLIPPAGE_BPS", "2.5")
+    assert load_settings().trading.paper.slippage_bps == 2.5
+
+
+def test_secrets_never_print(monkeypatch):
+    monkeypatch.setenv("ZERODHA__API_KEY", "very-secret-key-123")
+    s = load_settings()
+    assert "very-secret-key-123" not in repr(s) and "very-secret-key-123" not in str(s.safe_dump())
+    assert s.zerodha.api_key.get_secret_value() == "very-secret-key-123"
