@@ -99,6 +99,7 @@ def decide(event: Envelope, broker: str, state: AccountRisk, topics: BrokerTopic
 
 
 @app.agent(risk_topic, name=SERVICE)
-async def risk_manager(stream) -> None:
+async def risk_manager(stream):
     async for event in stream.events():
-        await path.process(SourceMessage.from_event(event), handle)
+        # Yielding lets sinks (and Faust's test context) observe each message once it is handled.
+        yield await path.process(SourceMessage.from_event(event), handle)
