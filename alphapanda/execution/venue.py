@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Mapping
 
 from alphapanda.models import MarketTick, OrderType, Side
 
@@ -52,6 +52,8 @@ class WorkingOrder:
 
     request: OrderRequest
     filled_quantity: int = 0
+    #: average price of what is filled so far (None before the first fill)
+    average_fill_price: float | None = None
 
     @property
     def remaining(self) -> int:
@@ -79,6 +81,9 @@ class Failed:
     order_id: str
     reason_code: str  # stable UPPER_SNAKE code, e.g. LIVE_TRADING_DISABLED, VENUE_REJECTED
     reason: str
+    #: True when nothing can trade on this venue until an operator acts (e.g. an expired session):
+    #: the execution lane then halts the broker's trading in the risk stage.
+    halts_trading: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,12 +96,22 @@ VenueEvent = Submitted | Fill | Failed | Cancelled
 
 
 class Venue(ABC):
-    """A place orders go. One instance per broker name, built from settings by the registry."""
+    """A place orders go. One instance per broker name, built from settings by the registry.
+
+    Responsibilities: accept or refuse an order (:meth:`place`), and turn what happens to it
+    afterwards into :data:`VenueEvent` values, either from ticks (:meth:`on_market`, venues that
+    match locally) or from the venue's own order updates (:meth:`on_update`). A venue keeps no
+    order state the lane needs after a restart: the lane passes each order as the orders table
+    knows it (:class:`WorkingOrder`).
+    """
 
     #: the broker name this venue serves
     broker: str
     #: True when orders move real money; strategies must opt in to live venues explicitly
     live: bool = False
+    #: True when working orders progress on market ticks (:meth:`on_market`): the lane then
+    #: receives the ticks of instruments with working orders
+    matches_on_ticks: bool = False
 
     @abstractmethod
     async def place(self, order: OrderRequest, market: MarketTick | None) -> list[VenueEvent]:
@@ -109,6 +124,25 @@ class Venue(ABC):
     async def on_market(self, order: WorkingOrder, tick: MarketTick) -> list[VenueEvent]:
         """Progress a working order on a new tick (resting limits, partial fills); local venues only."""
         return []
+
+    def order_ref(self, order_id: str) -> str | None:
+        """The reference the venue's order updates carry for our ``order_id`` (Kite: the tag),
+        or None when the venue sends no order updates."""
+        return None
+
+    def update_ref(self, payload: Mapping[str, Any]) -> str | None:
+        """The reference (see :meth:`order_ref`) of the order an update is about; None when the
+        update is not about one of our orders (or not an order update at all)."""
+        return None
+
+    async def on_update(self, order: WorkingOrder, payload: Mapping[str, Any]) -> list[VenueEvent]:
+        """The events of one order update of ``order`` (fills beyond ``order.filled_quantity``,
+        a terminal state). Repeated or stale updates give no new fills."""
+        return []
+
+    def postback_error(self, payload: Mapping[str, Any]) -> str | None:
+        """Why an HTTP postback from the venue is not acceptable (None when it is)."""
+        return f"broker {self.broker!r} takes no postbacks"
 
     def updates(self) -> AsyncIterator[VenueEvent] | None:
         """Asynchronous outcomes (order updates of a live venue), or None when there are none."""

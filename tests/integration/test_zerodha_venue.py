@@ -292,3 +292,60 @@ async def test_stop_leaves_no_thread_behind(kite, make_venue):
     await venue.place(make_order(), None)
     await venue.stop()
     assert not [t for t in threading.enumerate() if t.name.startswith("zerodha_stop_test")]
+
+
+# The lane's side: updates against the order table's state, postbacks, halting -----------------
+
+
+def working(order: OrderRequest, filled: int = 0, average: float | None = None):
+    from alphapanda.execution.venue import WorkingOrder
+
+    return WorkingOrder(order, filled, average)
+
+
+async def test_an_invalid_session_asks_for_trading_to_halt(kite, make_venue):
+    venue = make_venue()
+    kite.fail_next(Fault.TOKEN)
+    [first] = await venue.place(make_order("ord-1"), None)
+    [second] = await venue.place(make_order("ord-2"), None)
+    assert first.halts_trading and second.halts_trading
+    assert first.reason_code == second.reason_code == "VENUE_SESSION_INVALID"
+
+
+async def test_an_update_is_measured_against_what_the_order_table_knows_not_memory(kite, make_venue):
+    placed = make_venue()
+    order = make_order(quantity=10)
+    [submitted] = await placed.place(order, None)
+    kite.fill(submitted.venue_order_id, 4, 1500.0)
+    snapshot = kite.fill(submitted.venue_order_id, 2, 1503.0)
+
+    restarted = make_venue()  # a new process: knows nothing of the order but its table record
+    assert restarted.update_ref(snapshot) == order_tag("ord-1")
+    [fill] = await restarted.on_update(working(order, 4, 1500.0), snapshot)
+    assert (fill.quantity, fill.price, fill.fill_id) == (2, 1503.0, "ord-1-6")
+    assert await restarted.on_update(working(order, 6, 1501.0), snapshot) == []
+
+
+async def test_a_websocket_frame_and_a_postback_of_one_update_name_the_same_order(kite, make_venue):
+    venue = make_venue()
+    [submitted] = await venue.place(make_order(), None)
+    update = kite.fill(submitted.venue_order_id, 5, 1500.0)
+    assert venue.update_ref({"type": "order", "data": update}) == venue.update_ref(update) == order_tag("ord-1")
+    assert venue.update_ref({"type": "error", "data": "oops"}) is None
+    assert venue.update_ref({**update, "tag": "manual"}) is None
+
+
+def _checksum(payload: dict, secret: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"{payload['order_id']}{payload['order_timestamp']}{secret}".encode()).hexdigest()
+
+
+async def test_a_postback_needs_kites_checksum_when_the_api_secret_is_set(kite, make_venue):
+    venue = make_venue(api_secret=SecretStr("s3cret"))
+    payload = {"order_id": "250000000000001", "order_timestamp": "2026-11-23 09:30:00", "status": "COMPLETE"}
+    assert venue.postback_error({**payload, "checksum": _checksum(payload, "s3cret")}) is None
+    assert venue.postback_error({**payload, "checksum": _checksum(payload, "other")}) == "checksum does not match"
+    assert venue.postback_error(payload) == "checksum does not match"
+    assert make_venue().postback_error(payload) is None  # no secret configured: nothing to check
+    assert make_venue().postback_error({"status": "COMPLETE"}) is not None

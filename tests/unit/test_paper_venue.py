@@ -160,3 +160,24 @@ def test_settings_choose_slippage_and_commission_model():
     assert built.fill_model == FillModel(12.5, NoCommission())
     zerodha = paper_venue_from_settings(Settings(trading={"paper": {"commission": "zerodha"}}))
     assert zerodha.fill_model.commission == ZerodhaEquityCommission("MIS")
+
+
+async def test_a_tick_newer_than_the_signal_is_left_for_on_market_so_placement_does_not_race_the_feed():
+    v = venue()
+    newer = tick(1600.0, at=T0 + timedelta(seconds=1))
+    (fill,) = fills(await v.place(request(), newer))
+    assert fill.price == 1500.0  # the market at the order's event time: its reference price
+
+
+async def test_the_tick_stamped_at_the_signal_gives_its_size_at_placement():
+    events = await venue().place(request(quantity=25), tick(1500.0, last_quantity=10))
+    assert [f.quantity for f in fills(events)] == [10]
+
+
+def test_it_is_matched_on_ticks_while_orders_work():
+    assert venue().matches_on_ticks is True
+
+
+def test_settings_choose_latency_and_the_share_of_liquidity():
+    built = paper_venue_from_settings(Settings(trading={"paper": {"latency_ms": 250, "liquidity_fraction": 0.5}}))
+    assert (built.fill_model.latency_ms, built.fill_model.liquidity_fraction) == (250, 0.5)

@@ -54,13 +54,19 @@ class PaperVenue(Venue):
     placement and on every later tick while the order works. The caller keeps the working order
     (its ``filled_quantity``) and stops calling once it is filled.
 
-    The price at placement is the newest known of two: the ``market`` tick given, or the order's
-    ``reference_price`` (the tick that caused the signal, at ``created_at``). So a market order with
-    no known market fills at its reference price plus slippage, unless latency defers it to the
-    next tick; a tick older than the signal is ignored in favour of the reference price.
+    The market at placement is the market *at the order's event time* (``created_at``): the
+    ``market`` tick given when it is stamped exactly then (it carries size, so the order may fill
+    partially), else the order's ``reference_price`` (the tick that caused the signal). A tick
+    older than the signal yields to the reference price; a tick *newer* than the signal is not
+    used at placement but reaches the order through :meth:`on_market`, in event-time order like
+    every later tick. So placement does not depend on how far the caller's view of the market
+    has run ahead (a replayed tape fills the same way however fast it is replayed). A market
+    order with no known market fills at its reference price plus slippage, unless latency
+    defers it to a later tick.
     """
 
     live = False
+    matches_on_ticks = True
 
     def __init__(
         self,
@@ -78,8 +84,8 @@ class PaperVenue(Venue):
         failure = self._refusal(order, market)
         if failure is not None:
             return [failure]
-        fresh = market is not None and market.timestamp >= order.created_at
-        tick = market if fresh else _reference_tick(order)
+        at_creation = market is not None and market.timestamp == order.created_at
+        tick = market if at_creation else _reference_tick(order)
         events: list[VenueEvent] = [Submitted(order_id=order.order_id)]
         events.extend(self._match(WorkingOrder(order), tick))
         return events
@@ -94,6 +100,7 @@ class PaperVenue(Venue):
             "live": False,
             "slippage_bps": model.slippage_bps,
             "latency_ms": model.latency_ms,
+            "liquidity_fraction": model.liquidity_fraction,
             "commission": type(model.commission).__name__,
         }
 
@@ -124,9 +131,14 @@ class PaperVenue(Venue):
 
 
 def paper_venue_from_settings(settings: Settings, *, broker: str = "paper") -> PaperVenue:
-    """The paper venue configured by ``TRADING__PAPER__SLIPPAGE_BPS`` and ``TRADING__PAPER__COMMISSION``."""
+    """The paper venue configured by ``TRADING__PAPER__*``: slippage, commission model, latency
+    and the share of a tick's liquidity an order may take."""
     paper = settings.trading.paper
-    return PaperVenue(FillModel(paper.slippage_bps, commission_model(paper.commission)), broker=broker)
+    model = FillModel(
+        paper.slippage_bps, commission_model(paper.commission),
+        latency_ms=paper.latency_ms, liquidity_fraction=paper.liquidity_fraction,
+    )
+    return PaperVenue(model, broker=broker)
 
 
 def _valid_price(price: float | None) -> bool:

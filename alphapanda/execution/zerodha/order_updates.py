@@ -101,11 +101,12 @@ class OrderUpdateTracker:
         self._tag_by_venue_id: dict[str, str] = {}
 
     def register(self, order_id: str, *, filled_quantity: int = 0,
-                 venue_order_id: str | None = None) -> str:
+                 venue_order_id: str | None = None, average_price: float | None = None) -> str:
         """Make ``order_id`` ours (idempotent); returns its tag.
 
         ``filled_quantity`` is what is already known to be filled (e.g. from our order table
-        after a restart), so later updates emit only what is new.
+        after a restart), so later updates emit only what is new; with its ``average_price`` the
+        price of the next delta is exact, without it the delta is priced at Kite's average.
         """
         tag = order_tag(order_id)
         progress = self._by_tag.get(tag)
@@ -116,7 +117,7 @@ class OrderUpdateTracker:
             raise ValueError(f"tag {tag} of {order_id!r} already belongs to {progress.order_id!r}")
         if filled_quantity > progress.filled_quantity:
             progress.filled_quantity = filled_quantity
-            progress.filled_value = None
+            progress.filled_value = average_price * filled_quantity if average_price else None
         if venue_order_id:
             self._tag_by_venue_id[str(venue_order_id)] = tag
         return tag

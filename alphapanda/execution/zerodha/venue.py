@@ -11,12 +11,14 @@ this venue's own; the event loop, and with it every other broker, keeps running 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import itertools
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Mapping, TypeVar
 
 from kiteconnect import KiteConnect
 from pydantic import SecretStr
@@ -29,6 +31,7 @@ from alphapanda.execution.venue import (
     Submitted,
     Venue,
     VenueEvent,
+    WorkingOrder,
 )
 from alphapanda.execution.zerodha.order_mapping import (
     ErrorKind,
@@ -110,6 +113,9 @@ class ZerodhaVenue(Venue):
         ``TRADING__ZERODHA__ENABLED``; False refuses every order.
     api_key, access_token : SecretStr | None
         Kite credentials; either missing also refuses every order.
+    api_secret : SecretStr | None
+        The Kite app's secret; when set, postbacks must carry Kite's checksum
+        ``sha256(order_id + order_timestamp + api_secret)``.
     instrument_lookup : Callable[[int], tuple[str, str] | None] | None
         (exchange, tradingsymbol) of a token, None for a token that cannot be traded. Without
         a lookup no instrument is tradable.
@@ -145,6 +151,7 @@ class ZerodhaVenue(Venue):
         enabled: bool = False,
         api_key: SecretStr | str | None = None,
         access_token: SecretStr | str | None = None,
+        api_secret: SecretStr | str | None = None,
         instrument_lookup: InstrumentLookup | None = None,
         root: str = DEFAULT_ROOT,
         product: str = "MIS",
@@ -169,6 +176,7 @@ class ZerodhaVenue(Venue):
         self._enabled_flag = bool(enabled)
         self._api_key = _secret(api_key)
         self._access_token = _secret(access_token)
+        self._api_secret = _secret(api_secret)
         self._instrument_lookup = instrument_lookup
         self._root = root
         self._product = product
@@ -222,6 +230,7 @@ class ZerodhaVenue(Venue):
             enabled=settings.trading.zerodha.enabled,
             api_key=settings.zerodha.api_key,
             access_token=settings.zerodha.access_token,
+            api_secret=settings.zerodha.api_secret,
             instrument_lookup=instrument_lookup,
             **options,
         )
@@ -319,7 +328,7 @@ class ZerodhaVenue(Venue):
             return [Submitted(order_id, self._submitted[order_id])]
         if not self._session_valid:
             return [Failed(order_id, VENUE_SESSION_INVALID,
-                           "Kite session is invalid; waiting for a new access token")]
+                           "Kite session is invalid; waiting for a new access token", halts_trading=True)]
 
         instrument = self._instrument(order.instrument_token)
         if instrument is None:
@@ -349,7 +358,7 @@ class ZerodhaVenue(Venue):
                 kind = classify_error(exc)
                 if kind is ErrorKind.SESSION_INVALID:
                     self._invalidate_session(exc)
-                    return [Failed(order_id, VENUE_SESSION_INVALID, _describe(exc))]
+                    return [Failed(order_id, VENUE_SESSION_INVALID, _describe(exc), halts_trading=True)]
                 if kind is ErrorKind.REJECTED:
                     self._uncertain.discard(tag)
                     self._last_error = _describe(exc)
@@ -476,6 +485,43 @@ class ZerodhaVenue(Venue):
             self._events.put_nowait(event)
         return events
 
+    def order_ref(self, order_id: str) -> str:
+        """Kite updates carry our orders' tag (see :func:`order_tag`)."""
+        return order_tag(order_id)
+
+    def update_ref(self, payload: Mapping[str, Any]) -> str | None:
+        data = _order_data(payload)
+        if data is None:
+            return None
+        tag = data.get("tag")
+        return tag if is_our_tag(tag) else None
+
+    async def on_update(self, order: WorkingOrder, payload: Mapping[str, Any]) -> list[VenueEvent]:
+        """Events of one update of ``order``, measured against what the orders table knows (not
+        this process's memory), so they are right after a restart and on redelivery.
+
+        Raises ``OrderUpdateError`` for a malformed update."""
+        tracker = OrderUpdateTracker()
+        tracker.register(order.request.order_id, filled_quantity=order.filled_quantity,
+                         average_price=order.average_fill_price)
+        return tracker.parse_order_update(payload)
+
+    def postback_error(self, payload: Mapping[str, Any]) -> str | None:
+        """Kite signs a postback with ``checksum = sha256(order_id + order_timestamp + api_secret)``;
+        without a configured secret the checksum cannot be checked and is not required."""
+        if not isinstance(payload, Mapping) or not payload.get("order_id"):
+            return "a postback is an order object with an order_id"
+        if self._api_secret is None:
+            return None
+        expected = hashlib.sha256(
+            (str(payload["order_id"]) + str(payload.get("order_timestamp") or "")
+             + self._api_secret.get_secret_value()).encode("utf-8")
+        ).hexdigest()
+        checksum = payload.get("checksum")
+        if not isinstance(checksum, str) or not hmac.compare_digest(checksum.lower(), expected):
+            return "checksum does not match"
+        return None
+
     def updates(self) -> AsyncIterator[VenueEvent]:
         """The events of order updates, in arrival order, until :meth:`stop` (one consumer)."""
         return self._iterate_updates()
@@ -490,3 +536,13 @@ class ZerodhaVenue(Venue):
     def tag_for(self, order_id: str) -> str:
         """The Kite tag of ``order_id`` (see :func:`order_tag`)."""
         return order_tag(order_id)
+
+
+def _order_data(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The order object of an update: a websocket frame's ``data``, or the payload itself."""
+    if not isinstance(payload, Mapping):
+        return None
+    if "type" in payload and "data" in payload and "status" not in payload:
+        data = payload.get("data") if payload.get("type") == "order" else None
+        return data if isinstance(data, Mapping) else None
+    return payload
