@@ -7,6 +7,7 @@ Secrets are ``SecretStr``: they print as ``**********``.
 from __future__ import annotations
 
 from datetime import date
+import importlib
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -30,6 +31,10 @@ class PaperTradingSettings(BaseModel):
     slippage_bps: float = Field(default=5.0, ge=0, le=1000)
     commission: Literal["zerodha", "none"] = "zerodha"
     starting_cash: float = Field(default=1_000_000.0, gt=0)
+    # Event-time delay before a paper order can fill (TRADING__PAPER__LATENCY_MS).
+    latency_ms: float = Field(default=0.0, ge=0, le=60_000)
+    # Share (0, 1] of a tick's offered liquidity one order may take (TRADING__PAPER__LIQUIDITY_FRACTION).
+    liquidity_fraction: float = Field(default=1.0, gt=0, le=1)
 
 
 class ZerodhaTradingSettings(BaseModel):
@@ -165,6 +170,9 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
+    # Modules imported before ACTIVE_BROKERS is checked; each registers venues (and so broker
+    # names) with alphapanda.execution.registry.register_venue (VENUE_PLUGINS=pkg.mod,other.mod).
+    venue_plugins: Annotated[tuple[str, ...], NoDecode] = ()
     active_brokers: Annotated[tuple[str, ...], NoDecode] = ("paper",)
     kafka_url: str = "kafka://127.0.0.1:9092"
     web_port: int = Field(default=6066, ge=1, le=65535)
@@ -181,6 +189,19 @@ class Settings(BaseSettings):
     kite: KiteFeedSettings = KiteFeedSettings()
     replay: ReplaySettings = ReplaySettings()
     market_hours: MarketHoursSettings = MarketHoursSettings()
+
+    @field_validator("venue_plugins", mode="before")
+    @classmethod
+    def _load_venue_plugins(cls, value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = value.split(",")
+        modules = tuple(dict.fromkeys(str(v).strip() for v in value if str(v).strip()))
+        for module in modules:
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise ValueError(f"cannot import venue plugin {module!r}: {exc}") from None
+        return modules
 
     @field_validator("active_brokers", mode="before")
     @classmethod

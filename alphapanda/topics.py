@@ -73,6 +73,11 @@ class BrokerTopics:
         return f"{self.broker}.orders.updates"
 
     @property
+    def order_triggers(self) -> str:
+        """Ticks that working orders wait for (paper), forwarded by account to the execution lane."""
+        return f"{self.broker}.orders.triggers"
+
+    @property
     def risk_control(self) -> str:
         """Limit and trading-state changes, applied by the risk agent in order with signals."""
         return f"{self.broker}.risk.control"
@@ -88,6 +93,7 @@ class BrokerTopics:
             self.pnl_snapshots,
             self.risk_control,
             self.venue_updates,
+            self.order_triggers,
         ]
 
 

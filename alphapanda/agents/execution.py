@@ -2,66 +2,125 @@
 
 One lane (agent) per active broker, all from the same code: a slow or failing venue (a hanging
 Zerodha API) fills only its own lane's buffer and never delays another broker's orders. The lane
-never branches on the broker name; the venue registry decides what serves it.
+never branches on the broker name; the venue registry decides what serves it, and the venue
+says what it needs (ticks for working orders, order updates, a trading halt).
+
+A lane reads, all keyed by the broker's account and so on the partition of its orders:
+
+- ``{broker}.signals.validated``: place the order (once per signal, whatever the redelivery);
+- ``{broker}.orders.updates``: the venue's own order updates (Kite websocket frames, postbacks);
+- ``{broker}.orders.triggers``: ticks its working orders wait for (venues that match on ticks),
+  fed by :class:`TickTriggers` from a group-less reader of ``market.ticks``.
+
+Orders table entries: ``"{broker}:{order_id}"`` -> :class:`OrderRecord`; and two indexes whose
+keys cannot collide with those (broker names never start with ``#``):
+``"#working:{broker}"`` -> {order id: instrument} of orders waiting for ticks, and
+``"#ref:{broker}:{ref}"`` -> order id, the reference the venue's updates carry (Kite's tag).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import datetime
+from typing import Iterable
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.partitioner import murmur2
+from faust.types import TP
 from mode import Service
 
-from alphapanda.agents.common import active_brokers, event_path
+from alphapanda.agents.common import active_brokers, event_path, sender
 from alphapanda.agents.market_view import market_view
 from alphapanda.app import app, settings
-from alphapanda.execution.orders import OrderRecord
+from alphapanda.execution.orders import OrderRecord, OrderState, TickStamp
 from alphapanda.execution.registry import build_venue
+from alphapanda.execution.tick_watch import TickWatch, after_creation
 from alphapanda.execution.venue import Cancelled, Failed, Fill, OrderRequest, Submitted, Venue, VenueEvent
 from alphapanda.ids import derived_id
-from alphapanda.models import Envelope, EventType, OrderFailed, OrderFilled, OrderPlaced, ValidatedSignal
-from alphapanda.reliability import Emit, SourceMessage
+from alphapanda.models import (
+    Envelope, EventType, MarketTick, OrderFailed, OrderFilled, OrderPlaced, RiskCommand,
+    ValidatedSignal, VenueOrderUpdate,
+)
+from alphapanda.models.wire import InvalidEvent, PoisonMessage, decode_event, encode_event
+from alphapanda.reliability import Emit, EventPath, SourceMessage
 from alphapanda.tables import orders
-from alphapanda.topics import BrokerTopics, account_of
+from alphapanda.topics import MARKET_TICKS, BrokerTopics, account_of
+
+__all__ = [
+    "SERVICE", "venues", "executions", "lanes", "tick_watch", "tick_triggers", "ExecutionLane",
+    "lane_agent", "order_key", "working_key", "ref_key", "TickTriggers", "trigger",
+]
+
+log = logging.getLogger(__name__)
 
 SERVICE = "execution"
 
 venues: dict[str, Venue] = {broker: build_venue(broker, settings) for broker in active_brokers}
+tick_watch = TickWatch()
 
 
 def order_key(broker: str, order_id: str) -> str:
     return f"{broker}:{order_id}"
 
 
+def working_key(broker: str) -> str:
+    return f"#working:{broker}"
+
+
+def ref_key(broker: str, ref: str) -> str:
+    return f"#ref:{broker}:{ref}"
+
+
+def load_order(broker: str, order_id: str) -> OrderRecord | None:
+    raw = orders.get(order_key(broker, order_id))
+    return OrderRecord.from_dict(raw) if raw else None
+
+
 def outcome_emits(record: OrderRecord, event: VenueEvent, cause: Envelope, topics: BrokerTopics) -> list[Emit]:
-    """The contract event for one venue outcome of an order."""
+    """The contract events of one venue outcome of an order (ids derived, so re-sends dedupe)."""
     base = dict(
         order_id=record.order_id, signal_id=record.signal_id, strategy_id=record.strategy_id,
         instrument_token=record.instrument_token, side=record.side,
     )
-    account = account_of(record.broker)
+    account = record.account_id or account_of(record.broker)
+
+    def envelope(event_type: EventType, payload, event_id: str) -> Envelope:
+        # In the order's chain (the signal's correlation id), caused by what produced the outcome.
+        return Envelope[type(payload)](
+            id=event_id, type=event_type, correlation_id=record.correlation_id or cause.correlation_id,
+            causation_id=cause.id, source=SERVICE, broker=record.broker, data=payload,
+        )
+
     if isinstance(event, Submitted):
         payload = OrderPlaced(**base, quantity=record.quantity, order_type=record.order_type,
                               limit_price=record.limit_price, venue_order_id=event.venue_order_id)
-        return [Emit(topics.orders_submitted, account, cause.caused(
-            EventType.ORDER_PLACED, payload, source=SERVICE, broker=record.broker,
-            event_id=derived_id("submitted", record.order_id)))]
+        return [Emit(topics.orders_submitted, account,
+                     envelope(EventType.ORDER_PLACED, payload, derived_id("submitted", record.order_id)))]
     if isinstance(event, Fill):
+        filled = sum(f.quantity for f in record.fills[: record.fill_ids.index(event.fill_id) + 1])
         payload = OrderFilled(**base, quantity=event.quantity, fill_id=event.fill_id, fill_price=event.price,
-                              commission=event.commission, filled_quantity=record.filled_quantity)
-        return [Emit(topics.orders_filled, account, cause.caused(
-            EventType.ORDER_FILLED, payload, source=SERVICE, broker=record.broker,
-            event_id=derived_id("filled", event.fill_id)))]
+                              commission=event.commission, filled_quantity=filled)
+        return [Emit(topics.orders_filled, account,
+                     envelope(EventType.ORDER_FILLED, payload, derived_id("filled", event.fill_id)))]
     if isinstance(event, (Failed, Cancelled)):
         code = event.reason_code if isinstance(event, Failed) else "CANCELLED"
         remaining = max(record.quantity - record.filled_quantity, 1)
         payload = OrderFailed(**base, quantity=remaining, reason_code=code, reason=event.reason or code)
-        return [Emit(topics.orders_failed, account, cause.caused(
-            EventType.ORDER_FAILED, payload, source=SERVICE, broker=record.broker,
-            event_id=derived_id("failed", record.order_id)))]
+        emits = [Emit(topics.orders_failed, account,
+                      envelope(EventType.ORDER_FAILED, payload, derived_id("failed", record.order_id)))]
+        if isinstance(event, Failed) and event.halts_trading:
+            # Nothing can trade on this venue until an operator acts: stop the risk stage from
+            # validating more orders (in order with the account's signals, like an operator halt).
+            command = RiskCommand(action="halt", reason=f"{code}: {event.reason}"[:500])
+            emits.append(Emit(topics.risk_control, account,
+                              envelope(EventType.RISK_COMMAND, command, derived_id("halt", record.order_id))))
+        return emits
     raise TypeError(f"unknown venue event {event!r}")
 
 
-def apply_outcomes(record: OrderRecord, events: list[VenueEvent], cause: Envelope, at: datetime) -> tuple[OrderRecord, list[Emit]]:
+def apply_outcomes(record: OrderRecord, events: Iterable[VenueEvent], cause: Envelope, at: datetime) -> tuple[OrderRecord, list[Emit]]:
+    """The record after ``events`` (outcomes already applied are skipped) and what to emit."""
     topics = BrokerTopics(record.broker)
     emits: list[Emit] = []
     for event in events:
@@ -72,40 +131,171 @@ def apply_outcomes(record: OrderRecord, events: list[VenueEvent], cause: Envelop
     return record, emits
 
 
-async def handle_validated(event: Envelope, broker: str, message: SourceMessage) -> list[Emit]:
-    validated: ValidatedSignal = event.data
-    signal = validated.signal
-    order_id = derived_id("order", event.causation_id or event.id)
-    key = order_key(broker, order_id)
-    if orders.get(key) is not None:
-        return []  # this signal already made its order: never two orders for one signal
-    request = OrderRequest(
-        order_id=order_id, broker=broker, account_id=account_of(broker), signal_id=event.causation_id or event.id,
-        strategy_id=signal.strategy_id, instrument_token=signal.instrument_token, side=signal.signal_type,
-        quantity=signal.quantity, order_type=signal.order_type, limit_price=signal.limit_price,
-        reference_price=signal.price, created_at=signal.timestamp,
+class ExecutionLane:
+    """Everything one broker's lane does with a message; the Faust agent only feeds it.
+
+    Responsibilities: one order per validated signal (the orders table decides, not memory);
+    venue outcomes applied to the order's lifecycle and emitted as contract events; working
+    orders of tick-matching venues progressed by their trigger ticks; the venue's order updates
+    applied to the order they are about.
+    """
+
+    def __init__(self, broker: str, venue: Venue, triggers: "TickTriggers") -> None:
+        self.broker = broker
+        self.venue = venue
+        self.triggers = triggers
+        self.topics = BrokerTopics(broker)
+        self.account = account_of(broker)
+        self.orders_path: EventPath = event_path(SERVICE, {
+            self.topics.signals_validated: EventType.VALIDATED_SIGNAL,
+            self.topics.venue_updates: EventType.VENUE_ORDER_UPDATE,
+        })
+        # Ticks are idempotent per order (OrderRecord.is_new_tick): no seen-table write per tick.
+        self.ticks_path: EventPath = event_path(
+            SERVICE, {self.topics.order_triggers: EventType.MARKET_TICK}, dedupe=False)
+
+    @property
+    def topic_names(self) -> list[str]:
+        names = [self.topics.signals_validated, self.topics.venue_updates]
+        if self.venue.matches_on_ticks:
+            names.append(self.topics.order_triggers)
+        return names
+
+    async def process(self, message: SourceMessage) -> bool:
+        if message.topic == self.topics.order_triggers:
+            return await self.ticks_path.process(message, self.handle)
+        return await self.orders_path.process(message, self.handle)
+
+    async def handle(self, event: Envelope, broker: str, message: SourceMessage) -> list[Emit]:
+        if event.type is EventType.VALIDATED_SIGNAL:
+            return await self.on_validated(event)
+        if event.type is EventType.MARKET_TICK:
+            return await self.on_tick(event)
+        if event.type is EventType.VENUE_ORDER_UPDATE:
+            return await self.on_venue_update(event)
+        raise InvalidEvent(f"execution does not handle {event.type}")
+
+    # Orders from signals ------------------------------------------------------------------
+
+    async def on_validated(self, event: Envelope) -> list[Emit]:
+        validated: ValidatedSignal = event.data
+        signal = validated.signal
+        signal_id = event.causation_id or event.id
+        order_id = derived_id("order", signal_id)
+        existing = load_order(self.broker, order_id)
+        if existing is not None and existing.state is not OrderState.NEW:
+            # This signal already made its order: never a second one. Its outcomes are sent
+            # again (same ids), in case the first run stopped before they were acknowledged.
+            _, emits = apply_outcomes(_blank(existing), existing.outcomes(), event, signal.timestamp)
+            return emits
+        request = OrderRequest(
+            order_id=order_id, broker=self.broker, account_id=self.account, signal_id=signal_id,
+            strategy_id=signal.strategy_id, instrument_token=signal.instrument_token,
+            side=signal.signal_type, quantity=signal.quantity, order_type=signal.order_type,
+            limit_price=signal.limit_price, reference_price=signal.price, created_at=signal.timestamp,
+        )
+        record = existing or OrderRecord.new(request, correlation_id=event.correlation_id)
+        ref = self.venue.order_ref(order_id)
+        if ref is not None:
+            orders[ref_key(self.broker, ref)] = order_id
+        outcomes = await self.venue.place(request, market_view.last_tick(signal.instrument_token))
+        record, emits = apply_outcomes(record, outcomes, event, signal.timestamp)
+        self.save(record)
+        self._track(record)
+        return emits
+
+    # Ticks for working orders -------------------------------------------------------------
+
+    async def on_tick(self, event: Envelope) -> list[Emit]:
+        tick: MarketTick = event.data
+        emits: list[Emit] = []
+        working = orders.get(working_key(self.broker)) or {}
+        for order_id, token in working.items():
+            if token != tick.instrument_token:
+                continue
+            record = load_order(self.broker, order_id)
+            if record is None or not record.is_working or not record.is_new_tick(tick):
+                continue
+            outcomes = await self.venue.on_market(record.working(), tick)
+            if not outcomes:
+                continue  # nothing changed: re-matching this tick later gives nothing either
+            record, more = apply_outcomes(record, outcomes, event, tick.timestamp)
+            record = record.saw_tick(tick)
+            emits.extend(more)
+            self.save(record)
+            self._track(record)
+        return emits
+
+    # Venue order updates ------------------------------------------------------------------
+
+    async def on_venue_update(self, event: Envelope) -> list[Emit]:
+        update: VenueOrderUpdate = event.data
+        ref = self.venue.update_ref(update.payload)
+        if ref is None:
+            return []  # not an order update, or not one of our orders (a manual trade)
+        order_id = orders.get(ref_key(self.broker, ref))
+        record = load_order(self.broker, order_id) if order_id else None
+        if record is None:
+            log.info("%s: order update for unknown reference %s ignored", self.broker, ref)
+            return []
+        try:
+            outcomes = await self.venue.on_update(record.working(), update.payload)
+        except ValueError as exc:  # a malformed update of one of our orders
+            raise InvalidEvent(f"order update of {order_id}: {exc}") from None
+        record, emits = apply_outcomes(record, outcomes, event, event.timestamp)
+        self.save(record)
+        self._track(record)
+        return emits
+
+    # Table --------------------------------------------------------------------------------
+
+    def save(self, record: OrderRecord) -> None:
+        orders[order_key(self.broker, record.order_id)] = record.to_dict()
+
+    def _track(self, record: OrderRecord) -> None:
+        """Keep the working-orders index, and the ticks forwarded to this lane, in step with
+        ``record``: an order of a tick-matching venue waits for ticks while it works."""
+        if not self.venue.matches_on_ticks:
+            return
+        working = dict(orders.get(working_key(self.broker)) or {})
+        waiting = record.order_id in working
+        if record.is_working and not waiting:
+            working[record.order_id] = record.instrument_token
+            orders[working_key(self.broker)] = working
+            after = record.last_tick or after_creation(datetime.fromisoformat(record.created_at))
+            self.triggers.wait_for(self.broker, record.order_id, record.instrument_token, after)
+        elif not record.is_working and waiting:
+            del working[record.order_id]
+            orders[working_key(self.broker)] = working
+            self.triggers.done(self.broker, record.order_id)
+
+
+def _blank(record: OrderRecord) -> OrderRecord:
+    """``record`` as it was before any outcome, to replay its outcomes into events."""
+    return OrderRecord.new(record.request(), correlation_id=record.correlation_id)
+
+
+def trigger(broker: str, tick: Envelope) -> Envelope:
+    """A tick of ``market.ticks`` for ``broker``'s lane (same payload, the broker's envelope)."""
+    return Envelope[MarketTick](
+        id=derived_id("trigger", broker, tick.id), type=EventType.MARKET_TICK,
+        correlation_id=tick.correlation_id, causation_id=tick.id, source=SERVICE,
+        broker=broker, data=tick.data,
     )
-    record = OrderRecord.new(request)
-    outcomes = await venues[broker].place(request, market_view.last_tick(signal.instrument_token))
-    record, emits = apply_outcomes(record, outcomes, event, signal.timestamp)
-    orders[key] = record.to_dict()
-    return emits
 
 
-def _lane(broker: str):
-    topics = BrokerTopics(broker)
-    path = event_path(f"{SERVICE}", {topics.signals_validated: EventType.VALIDATED_SIGNAL})
-    topic = app.topic(topics.signals_validated, key_serializer="raw", value_serializer="raw")
+def lane_agent(lane: ExecutionLane, *, name: str | None = None):
+    """The Faust agent that feeds ``lane`` its broker's topics."""
+    channel = app.topic(*lane.topic_names, key_serializer="raw", value_serializer="raw")
 
     async def execution_lane(stream) -> None:
         async for event in stream.events():
-            await path.process(SourceMessage.from_event(event), handle_validated)
+            await lane.process(SourceMessage.from_event(event))
 
-    execution_lane.__name__ = f"execution_{broker}"
-    return app.agent(topic, name=f"execution.{broker}")(execution_lane)
+    execution_lane.__name__ = f"execution_{lane.broker}"
+    return app.agent(channel, name=name or f"execution.{lane.broker}")(execution_lane)
 
 
-lanes = {broker: _lane(broker) for broker in active_brokers}
 
 
 class VenueLifecycle(Service):
@@ -120,4 +310,155 @@ class VenueLifecycle(Service):
             await venue.stop()
 
 
+class TickTriggers(Service):
+    """Forwards the ticks working orders wait for to their broker's trigger topic.
+
+    A group-less reader of every ``market.ticks`` partition (each worker its own, like the
+    market view): per tick it only records the raw bytes in the :class:`TickWatch` and asks it
+    who waits; it decodes and sends only ticks of instruments with working orders. One sender
+    task sends in FIFO order, so the ticks an order missed (from the history) always go out
+    before the live ticks that follow them. Every few seconds it re-reads the working-order
+    index from the orders table: after a restart or rebalance the orders this worker owns wait
+    again, and orders finished elsewhere stop waiting.
+    """
+
+    SYNC_INTERVAL = 2.0
+
+    def __init__(self, watch: TickWatch, brokers: Iterable[str], bootstrap: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.watch = watch
+        self.brokers = tuple(brokers)
+        self.bootstrap = bootstrap
+        self._consumer: AIOKafkaConsumer | None = None
+        self._outbox: asyncio.Queue[Emit] = asyncio.Queue()
+        self.forwarded = 0
+
+    # What the lanes call (synchronously, so order is kept) ----------------------------------
+
+    def wait_for(self, broker: str, order_id: str, instrument_token: int, after: TickStamp) -> None:
+        """``order_id`` waits for ticks of its instrument stamped after ``after``."""
+        self.forward(broker, self.watch.watch(broker, order_id, instrument_token, after))
+
+    def done(self, broker: str, order_id: str) -> None:
+        self.watch.unwatch(broker, order_id)
+
+    def forward(self, broker: str, ticks: Iterable[Envelope]) -> None:
+        topic, account = BrokerTopics(broker).order_triggers, account_of(broker)
+        for tick in ticks:
+            self._outbox.put_nowait(Emit(topic, account, trigger(broker, tick)))
+
+    # Service ------------------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        if not self.brokers:
+            return
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+            auto_offset_reset="latest", fetch_max_wait_ms=20,
+        )
+        await self._consumer.start()
+        self.add_future(self._read())
+        self.add_future(self._send())
+        self.add_future(self._sync())
+
+    async def on_stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _assign(self) -> bool:
+        consumer = self._consumer
+        partitions = consumer.partitions_for_topic(MARKET_TICKS)
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(MARKET_TICKS)
+        if not partitions:
+            return False
+        tps = [TopicPartition(MARKET_TICKS, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:  # fill the per-instrument history
+            consumer.seek(tp, max(0, ends[tp] - self.watch.history))
+        return True
+
+    async def _read(self) -> None:
+        consumer = self._consumer
+        while not self.should_stop and not await self._assign():
+            await self.sleep(1.0)
+        observe = self.watch.observe
+        while not self.should_stop:
+            try:
+                batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # best effort, like the market view: never stop the worker
+                log.warning("tick triggers: fetch failed: %r", exc)
+                await self.sleep(1.0)
+                continue
+            for records in batches.values():
+                for record in records:
+                    brokers = observe(record.key, record.value)
+                    if not brokers:
+                        continue
+                    try:
+                        tick = decode_event(record.value, EventType.MARKET_TICK)
+                    except PoisonMessage:
+                        continue  # the strategy runner dead-letters it
+                    for broker in brokers:
+                        self.forward(broker, [tick])
+
+    async def _send(self) -> None:
+        while not self.should_stop:
+            batch = [await self._outbox.get()]
+            while not self._outbox.empty():
+                batch.append(self._outbox.get_nowait())
+            try:
+                # Enqueued one by one (the producer keeps that order per partition), then acked.
+                futures = [await sender.topic(e.topic).send(key=e.key.encode(), value=encode_event(e.event))
+                           for e in batch]
+                await asyncio.gather(*futures)
+                self.forwarded += len(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("tick triggers: send failed (%r); %d ticks not forwarded", exc, len(batch))
+
+    async def _sync(self) -> None:
+        while not self.should_stop:
+            await self.sleep(self.SYNC_INTERVAL)
+            for broker in self.brokers:
+                try:
+                    working = _working_orders(broker)
+                    if not _owns_account(broker):  # a standby copy: only let finished orders go
+                        waiting = self.watch.waiting(broker)
+                        working = {k: v for k, v in working.items() if k in waiting}
+                except Exception as exc:  # tables not ready during recovery
+                    log.debug("tick triggers: sync of %s skipped: %r", broker, exc)
+                    continue
+                self.forward(broker, self.watch.sync(broker, working))
+
+
+def _working_orders(broker: str) -> dict:
+    working = {}
+    for order_id, token in (orders.get(working_key(broker)) or {}).items():
+        record = load_order(broker, order_id)
+        if record is not None and record.is_working:
+            after = record.last_tick or after_creation(datetime.fromisoformat(record.created_at))
+            working[order_id] = (int(token), after)
+    return working
+
+
+def _owns_account(broker: str) -> bool:
+    """Whether this worker owns the broker's account partition (standby table copies do not)."""
+    partition = (murmur2(account_of(broker).encode()) & 0x7FFFFFFF) % settings.topic_partitions
+    try:
+        return TP(BrokerTopics(broker).signals_validated, partition) in app.assignor.assigned_actives()
+    except Exception:
+        return False
+
+
 app.service(VenueLifecycle())
+tick_triggers = app.service(TickTriggers(
+    tick_watch, [b for b in active_brokers if venues[b].matches_on_ticks], settings.kafka_bootstrap))
+executions: dict[str, ExecutionLane] = {
+    broker: ExecutionLane(broker, venues[broker], tick_triggers) for broker in active_brokers}
+lanes = {broker: lane_agent(lane) for broker, lane in executions.items()}
