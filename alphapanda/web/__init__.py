@@ -1,3 +1,4 @@
 """The HTTP API and dashboard (Faust web views); importing this package registers them."""
 
 from alphapanda.web import common, pages, portfolio, risk  # noqa: F401
+from alphapanda.web import venues  # noqa: F401  (venue postbacks)
