@@ -18,7 +18,7 @@ from alphapanda.models import (
     Envelope, EventType, OrderFailed, PortfolioSummary, RejectedSignal, TradingSignal,
     ValidatedSignal,
 )
-from alphapanda.reliability import Emit, SourceMessage
+from alphapanda.reliability import Emit, Outcome, SourceMessage, applied, stamped
 from alphapanda.risk.engine import RiskEngine
 from alphapanda.risk.state import AccountRisk
 from alphapanda.risk.limits import InvalidLimits, RiskLimits
@@ -47,40 +47,44 @@ def limits_for_broker(broker: str) -> RiskLimits:
 
 
 def load_state(broker: str) -> AccountRisk:
-    raw = risk_state.get(account_of(broker))
-    return AccountRisk.from_dict(raw) if raw else AccountRisk.initial(limits_for_broker(broker))
+    record = risk_state.get(account_of(broker))
+    return AccountRisk.from_dict(record["risk"]) if record else AccountRisk.initial(limits_for_broker(broker))
 
 
-def save_state(broker: str, state: AccountRisk) -> None:
-    risk_state[account_of(broker)] = state.to_dict()
+def commit_state(broker: str, state: AccountRisk, message: SourceMessage):
+    def commit() -> None:
+        record = risk_state.get(account_of(broker)) or {}
+        risk_state[account_of(broker)] = stamped({**record, "risk": state.to_dict()}, message)
+
+    return commit
 
 
-async def handle(event: Envelope, broker: str, message: SourceMessage) -> list[Emit]:
-    topics = BrokerTopics(broker)
+async def handle(event: Envelope, broker: str, message: SourceMessage) -> Outcome:
+    if applied(risk_state.get(account_of(broker)), message):
+        return Outcome()  # redelivered after a crash: its decision was sent and its state saved
     state = load_state(broker)
     if event.type is EventType.TRADING_SIGNAL:
-        return decide(event, broker, state, topics)
+        decision = engine.check(event.data, state)
+        return Outcome(decision_emits(event, broker, decision), commit_state(broker, decision.new_state, message))
     if event.type is EventType.RISK_COMMAND:
         try:
             state = engine.apply_command(state, event.data, at=event.timestamp)
         except InvalidLimits as exc:
             raise InvalidEvent(f"risk command rejected: {exc}") from None
-        save_state(broker, state)
     elif event.type is EventType.ORDER_FAILED:
         failed: OrderFailed = event.data
-        save_state(broker, engine.on_order_failed(state, failed.instrument_token, failed.side.sign * failed.quantity))
+        state = engine.on_order_failed(state, failed.instrument_token, failed.side.sign * failed.quantity)
     elif event.type is EventType.PNL_SNAPSHOT:
         summary: PortfolioSummary = event.data
         at = summary.updated_at or event.timestamp
         today = summary.realized_pnl_today if summary.realized_pnl_today is not None else summary.realized_pnl
-        save_state(broker, engine.on_realized_pnl(state, at.astimezone(timezone.utc).date(), today))
-    return []
+        state = engine.on_realized_pnl(state, at.astimezone(timezone.utc).date(), today)
+    return Outcome(commit=commit_state(broker, state, message))
 
 
-def decide(event: Envelope, broker: str, state: AccountRisk, topics: BrokerTopics) -> list[Emit]:
+def decision_emits(event: Envelope, broker: str, decision) -> list[Emit]:
+    topics = BrokerTopics(broker)
     signal: TradingSignal = event.data
-    decision = engine.check(signal, state)
-    save_state(broker, decision.new_state)
     if decision.approved:
         metrics.RISK_DECISIONS.labels(broker, "validated", "").inc()
         out = event.caused(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Awaitable, Callable
 
-from alphapanda.models import DeadLetter, Envelope, EventType, utc_now
+from alphapanda.models import DeadLetter, Envelope, EventType, new_event_id, utc_now
 from alphapanda.models.wire import encode_event
 from alphapanda.topics import dlq_of
 
@@ -50,7 +50,9 @@ def dead_letter_for(
         attempts=attempts,
         failed_at=utc_now(),
     )
-    event_id = f"dlq-{topic}-{partition}-{offset}"
+    # The source position identifies a consumed message; without one (a replayed tape line),
+    # only a fresh id keeps letters apart.
+    event_id = f"dlq-{topic}-{partition}-{offset}" if offset is not None else new_event_id()
     return Envelope[DeadLetter](
         id=event_id,
         type=EventType.DEAD_LETTER,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable, MutableMapping, Protocol
 
 from alphapanda import metrics
@@ -26,7 +26,7 @@ from alphapanda.reliability.dead_letters import DeadLetterWriter, dead_letter_fo
 from alphapanda.reliability.retry import RetryPolicy
 from alphapanda.topics import UnknownBrokerTopic, broker_of
 
-__all__ = ["SourceMessage", "Emit", "EventPath", "TRANSIENT_ERRORS", "Sender"]
+__all__ = ["SourceMessage", "Emit", "Outcome", "EventPath", "TRANSIENT_ERRORS", "Sender"]
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,24 @@ class Emit:
     event: Envelope
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a stateful handler decided: outputs to send, then the state writes to make.
+
+    ``commit`` runs only after every output is acknowledged, so a crash leaves either the old
+    state (the message is handled again, with the same deterministic outputs) or the new one
+    (the redelivery is recognised, see :mod:`alphapanda.reliability.idempotency`).
+    """
+
+    emits: list[Emit] = field(default_factory=list)
+    commit: Callable[[], None] | None = None
+
+
 class Sender(Protocol):
     async def __call__(self, topic: str, key: bytes | None, value: bytes) -> None: ...
 
 
-Handler = Callable[[Envelope, str | None, SourceMessage], Awaitable[Iterable[Emit]]]
+Handler = Callable[[Envelope, str | None, SourceMessage], Awaitable["Outcome | Iterable[Emit]"]]
 
 
 class EventPath:
@@ -122,8 +135,11 @@ class EventPath:
         while True:
             attempt += 1
             try:
-                outputs = list(await handle(event, broker, message))
-                await self.emit(outputs)
+                result = await handle(event, broker, message)
+                outcome = result if isinstance(result, Outcome) else Outcome(list(result))
+                await self.emit(outcome.emits)
+                if outcome.commit is not None:
+                    outcome.commit()
                 break
             except TRANSIENT_ERRORS as exc:
                 if attempt >= self.retry.attempts:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from alphapanda.agents.risk_manager import risk_manager
+from alphapanda.agents.risk_manager import load_state, risk_manager
 from alphapanda.tables import risk_state
 from tests.agents.conftest import Delivery
 from tests.support.pipeline import envelope, trading_signal
@@ -18,7 +18,7 @@ async def test_a_signal_within_limits_is_validated_on_its_own_brokers_topic(sent
     [validated] = sent.to(f"{broker}.signals.validated")
     assert validated["causation_id"] == "s-1" and validated["broker"] == broker
     assert validated["data"]["risk"]["position_after"] == 5
-    assert risk_state[broker]["positions"] == {"408065": 5} or risk_state[broker]["positions"] == {408065: 5}
+    assert load_state(broker).position(408065) == 5
     other = "zerodha" if broker == "paper" else "paper"
     assert sent.to(f"{other}.signals.validated") == [] and risk_state.get(other) is None
 
@@ -65,7 +65,7 @@ async def test_a_failed_order_releases_its_exposure(sent):
         deliver = Delivery(agent)
         await deliver("paper.signals.raw", trading_signal("paper", quantity=5, event_id="s-1"))
         await deliver("paper.orders.failed", failed)
-    assert not risk_state["paper"]["positions"]
+    assert load_state("paper").position(408065) == 0
 
 
 async def test_a_redelivered_signal_is_decided_once(sent):
@@ -74,4 +74,15 @@ async def test_a_redelivered_signal_is_decided_once(sent):
         await deliver("paper.signals.raw", trading_signal("paper", quantity=5, event_id="dup"))
         await deliver("paper.signals.raw", trading_signal("paper", quantity=5, event_id="dup"))
     assert len(sent.to("paper.signals.validated")) == 1
-    assert list(risk_state["paper"]["positions"].values()) == [5]
+    assert load_state("paper").position(408065) == 5
+
+
+async def test_a_message_redelivered_after_a_crash_is_not_applied_twice(sent):
+    """Same offset again (the commit was lost), even under a new event id: recognised per record."""
+    async with risk_manager.test_context() as agent:
+        deliver = Delivery(agent)
+        await deliver("paper.signals.raw", trading_signal("paper", quantity=5, event_id="first"))
+        deliver.offset -= 1  # the broker hands out the same offset again
+        await deliver("paper.signals.raw", trading_signal("paper", quantity=5, event_id="first-again"))
+    assert load_state("paper").position(408065) == 5
+    assert [v["causation_id"] for v in sent.to("paper.signals.validated")] == ["first"]

@@ -228,11 +228,13 @@ def envelope(event_type: str, data: dict, *, broker: str | None, event_id: str |
 
 
 def trading_signal(broker: str, *, token: int = 408065, side: str = "BUY", quantity: int = 10,
-                   price: float = 1500.0, strategy_id: str = "manual", event_id: str | None = None) -> bytes:
+                   price: float = 1500.0, strategy_id: str = "manual", event_id: str | None = None,
+                   at: datetime | None = None) -> bytes:
+    """A trading_signal envelope; ``at`` fixes its event time (default: now)."""
+    stamp = (at or datetime.now(timezone.utc)).isoformat().replace("+00:00", "Z")
     return envelope("trading_signal", {
         "strategy_id": strategy_id, "instrument_token": token, "signal_type": side,
-        "quantity": quantity, "price": price,
-        "timestamp": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "quantity": quantity, "price": price, "timestamp": stamp,
     }, broker=broker, event_id=event_id)
 
 
