@@ -1,4 +1,8 @@
-"""``alphapanda run``: the whole pipeline on one machine, and everything it started stopped again."""
+"""``alphapanda run``: the whole pipeline on one machine, and everything it started stopped again.
+
+A plain process supervisor, deliberately outside Faust's command runner (which owns an event loop
+and the signal handlers): ``alphapanda run`` replaces itself with ``python -m alphapanda.cli.run``.
+"""
 
 from __future__ import annotations
 
@@ -86,3 +90,18 @@ def run_pipeline(settings: Settings, *, worker_args: list[str] | None = None) ->
             broker.stop()
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from alphapanda.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"alphapanda: {exc}", file=sys.stderr)
+        return 2
+    return run_pipeline(settings, worker_args=list(sys.argv[1:] if argv is None else argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
