@@ -69,6 +69,41 @@ async def run(self, worker_args: tuple[str, ...]) -> None:
     sys.exit(run_pipeline(settings, worker_args=list(worker_args)))
 
 
+@app.command(
+    option("--json", "as_json", is_flag=True, help="Print one JSON object (the last line) instead of the table."),
+    option("--ticks", type=int, default=100_000, show_default=True, help="Ticks pre-loaded for the drain."),
+    option("--instruments", type=int, default=100, show_default=True, help="Instruments (K)."),
+    option("--strategies", type=int, default=4, show_default=True, help="Strategies (S), each over all K."),
+    option("--rate", type=float, default=1000.0, show_default=True, help="Ticks/s of the paced latency phase."),
+    option("--duration-seconds", type=float, default=30.0, show_default=True, help="Length of the paced phase."),
+    option("--soak-minutes", type=float, default=None, help="A long paced phase (overrides --duration-seconds)."),
+    option("--signal-every", type=int, default=100, show_default=True, help="One price jump per N paced ticks."),
+    option("--workers", type=int, default=1, show_default=True, help="Worker processes."),
+    option("--partitions", type=int, default=8, show_default=True, help="Partitions of every topic."),
+    option("--rss-every", type=float, default=None, help="Seconds between memory samples (default 5, soak 30)."),
+    option("--kafka-url", default=None, help="Use this cluster instead of a fresh embedded broker."),
+    option("--keep", is_flag=True, help="Keep the temporary data dir (worker logs) for inspection."),
+)
+async def bench(
+    self, as_json: bool, ticks: int, instruments: int, strategies: int, rate: float, duration_seconds: float,
+    soak_minutes: float | None, signal_every: int, workers: int, partitions: int, rss_every: float | None,
+    kafka_url: str | None, keep: bool,
+) -> None:
+    """Benchmark the pipeline: ticks/s through the strategies, tick->fill latency, worker memory."""
+    import json
+
+    from alphapanda.bench import BenchConfig, format_table, run_bench
+
+    config = BenchConfig(
+        ticks=ticks, instruments=instruments, strategies=strategies, rate=rate,
+        seconds=soak_minutes * 60 if soak_minutes else duration_seconds, signal_every=signal_every,
+        workers=workers, partitions=partitions, kafka_url=kafka_url,
+        rss_every=rss_every or (30.0 if soak_minutes else 5.0), keep=keep,
+    )
+    result = await run_bench(config)
+    print(json.dumps(result) if as_json else format_table(result), flush=True)
+
+
 from pathlib import Path  # noqa: E402  (the replay command is appended; see above for the others)
 
 

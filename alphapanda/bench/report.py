@@ -1,0 +1,39 @@
+"""The benchmark result as a table for people."""
+
+from __future__ import annotations
+
+__all__ = ["format_table"]
+
+
+def _ms(summary: dict) -> str:
+    return f"p50 {summary['p50']:.1f}  p95 {summary['p95']:.1f}  p99 {summary['p99']:.1f}  max {summary['max']:.1f} ms"
+
+
+def format_table(result: dict) -> str:
+    config = result["config"]
+    rss = result["rss_mb"]
+    fills = result["fills"]
+    broker = "embedded Tansu" if config["kafka_url"] and config["tansu_workarounds"] else "Kafka"
+    lines = [
+        f"alphapanda bench: {broker} at {config['kafka_url']}, {config['partitions']} partitions, "
+        f"{config['workers']} worker(s), {config['instruments']} instruments, {config['strategies']} strategies",
+        f"  strategy stage     {result['ticks_per_second']:>10,.0f} ticks/s   "
+        f"({result['drain']['ticks']:,} pre-loaded ticks drained in {result['drain']['seconds']:.2f} s)",
+        f"  raw relay          {result['relay_ticks_per_second']:>10,.0f} ticks/s   "
+        "(aiokafka consume -> JSON -> produce, same broker and partitions)",
+        f"  ratio              {result['ratio']:>10.3f}",
+        f"  tick -> fill       {_ms(result['latency_ms'])}   "
+        f"({fills['received']} of {fills['expected']} fills at {result['achieved_rate']:,.0f} ticks/s "
+        f"for {config['seconds']:,.0f} s)",
+    ]
+    for stage, summary in result["latency_breakdown_ms"].items():
+        if stage != "fill":
+            lines.append(f"    tick -> {stage:<10}{_ms(summary)}")
+    lines.append(
+        f"  worker RSS         start {rss['start']} MB, after drain {rss['after_drain']} MB, "
+        f"end {rss['end']} MB (paced phase {rss['paced_growth']:+} MB)"
+    )
+    if len(result["rss_series"]) > 2:
+        samples = ", ".join(f"{s['t']:.0f}s {sum(v or 0 for v in s['rss_mb']):.1f}" for s in result["rss_series"])
+        lines.append(f"  RSS over time      {samples}")
+    return "\n".join(lines)

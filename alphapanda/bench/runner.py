@@ -1,0 +1,318 @@
+"""The benchmark run: broker, topics, workers, the three measurements, and everything stopped again.
+
+Phases, in one run on one broker:
+
+1. **Relay** (the yardstick): N tick messages relayed by raw aiokafka, no worker running.
+2. **Drain**: the same N ticks are on ``market.ticks`` before any worker starts; the rate is the
+   strategy runner's processed counter from its first progress until all N are handled.
+3. **Paced**: ticks at a fixed rate for a while; tick -> fill latency of the signalling ticks,
+   and the workers' resident memory sampled along the way (the soak is a long paced phase).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from alphapanda.bench.latency import ChainCollector, publish_paced, summarize
+from alphapanda.bench.relay import RELAY_IN, RELAY_OUT, relay_rate
+from alphapanda.bench.strategies import write_strategies
+from alphapanda.bench.ticks import TickSource, instrument_tokens
+from alphapanda.bench.worker import BenchWorker, free_port
+from alphapanda.cli.topics import ensure_topics
+from alphapanda.embedded_broker import EmbeddedBroker
+from alphapanda.kafka_probe import is_tansu
+from alphapanda.models import Envelope, EventType, RiskCommand, new_event_id
+from alphapanda.models.wire import encode_event
+from alphapanda.topics import MARKET_TICKS, BrokerTopics, account_of, all_topics
+
+__all__ = ["BenchConfig", "run_bench", "DRAIN_SIGNAL_EVERY"]
+
+BROKER = "paper"
+#: The drain's ticks signal rarely (one jump in this many ticks): it measures evaluation, with
+#: the occasional acknowledged signal a real tick stream causes.
+DRAIN_SIGNAL_EVERY = 1000
+#: Limits lifted for the bench: it measures the path, not the risk engine's refusals.
+OPEN_LIMITS = {
+    "max_orders_per_minute": None, "max_position_quantity": None, "max_gross_exposure": None,
+    "max_order_notional": None, "daily_loss_limit": None,
+}
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to run.
+
+    ticks: ticks pre-loaded for the drain (and relayed by the yardstick).
+    instruments / strategies: K instruments, S strategies each trading all K.
+    rate / seconds: the paced phase (ticks/s, duration).
+    signal_every: in the paced phase, one tick in this many is a price jump (two signals).
+    workers / partitions: worker processes; partitions of every topic.
+    kafka_url: an existing cluster, or None for a fresh embedded broker on a free port.
+    rss_every: seconds between memory samples in the paced phase.
+    """
+
+    ticks: int = 100_000
+    instruments: int = 100
+    strategies: int = 4
+    rate: float = 1000.0
+    seconds: float = 30.0
+    signal_every: int = 100
+    workers: int = 1
+    partitions: int = 8
+    kafka_url: str | None = None
+    rss_every: float = 5.0
+    keep: bool = False
+
+
+@dataclass
+class Progress:
+    quiet: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            print(f"[bench {time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+async def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        ends = await consumer.end_offsets(tps)
+        return {tp.partition: offset for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The group's committed offsets on ``topic`` (empty for a group that never committed)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    except Exception:  # no such group yet
+        return {}
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0}
+
+
+async def _preload(bootstrap: str, source: TickSource, count: int, topics: list[str]) -> None:
+    """``count`` ticks to each of ``topics`` (the same bytes), batched and acknowledged."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=5, acks=1, max_batch_size=256 * 1024, enable_idempotence=False,
+    )
+    await producer.start()
+    try:
+        pending = []
+        for _ in range(count):
+            tick = source.next()
+            for topic in topics:
+                pending.append(await producer.send(topic, key=tick.key, value=tick.value))
+            if len(pending) >= 20_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def _send_limits(bootstrap: str) -> None:
+    """Open the paper account's limits through its control topic, as the web API would."""
+    event_id = new_event_id()
+    event = Envelope[RiskCommand](
+        id=event_id, type=EventType.RISK_COMMAND, correlation_id=event_id, source="bench", broker=BROKER,
+        data=RiskCommand(action="set_limits", limits=OPEN_LIMITS, reason="benchmark"),
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            BrokerTopics(BROKER).risk_control, key=account_of(BROKER).encode(), value=encode_event(event)
+        )
+    finally:
+        await producer.stop()
+
+
+async def _wait(predicate, timeout: float, what: str, interval: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = await predicate()
+        if result:
+            return result
+        await asyncio.sleep(interval)
+    raise TimeoutError(f"{what} not within {timeout:.0f} s")
+
+
+def _mb(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+async def run_bench(config: BenchConfig, *, progress: Progress | None = None) -> dict:
+    """Run every phase and return the result (CONTRACTS.md "Benchmark output" keys and more)."""
+    say = progress or Progress()
+    root = Path(tempfile.mkdtemp(prefix="alphapanda-bench-"))
+    broker: EmbeddedBroker | None = None
+    workers: list[BenchWorker] = []
+    try:
+        if config.kafka_url is None:
+            broker = EmbeddedBroker("127.0.0.1", free_port(), root / "cluster")
+            broker.start()
+            kafka_url = f"kafka://{broker.address}"
+            say(f"embedded broker at {broker.address} (data under {root})")
+        else:
+            kafka_url = config.kafka_url
+        bootstrap = ",".join(part.split("://", 1)[-1] for part in kafka_url.split(";"))
+        tansu = is_tansu(bootstrap)
+        await ensure_topics(bootstrap, all_topics([BROKER]) + [RELAY_IN, RELAY_OUT], config.partitions)
+
+        tokens = instrument_tokens(config.instruments)
+        strategies_dir = root / "strategies"
+        write_strategies(strategies_dir, config.strategies, tokens, broker=BROKER)
+
+        # Offsets are read before the pre-load: Tansu's ListOffsets is wrong after batched
+        # produces (DESIGN.md), so the backlog is what was there plus what we add.
+        relay_start = await _end_offsets(bootstrap, RELAY_IN)
+        ends = await _end_offsets(bootstrap, MARKET_TICKS)
+        committed = {} if broker is not None else await _committed(bootstrap, "alphapanda", MARKET_TICKS)
+        backlog = config.ticks + sum(end - committed.get(p, 0) for p, end in ends.items())
+
+        # 1. The relay yardstick, on the same bytes, before any worker takes a core.
+        say(f"pre-loading {config.ticks:,} ticks over {config.instruments} instruments")
+        drain_source = TickSource(tokens, signal_every=DRAIN_SIGNAL_EVERY)
+        await _preload(bootstrap, drain_source, config.ticks, [MARKET_TICKS, RELAY_IN])
+        relay_tps = await relay_rate(bootstrap, relay_start, config.ticks)
+        say(f"raw relay: {relay_tps:,.0f} ticks/s")
+
+        # 2. The drain: workers start with the ticks already waiting.
+        await _send_limits(bootstrap)
+        env = dict(
+            ACTIVE_BROKERS=BROKER, KAFKA_URL=kafka_url, TOPIC_PARTITIONS=str(config.partitions),
+            STRATEGIES_DIR=str(strategies_dir), STORE_URL="rocksdb://",
+        )
+        workers = [BenchWorker(f"w{i + 1}", root, env) for i in range(config.workers)]
+        for worker in workers:
+            worker.start()
+        say(f"worker(s) started (pids {', '.join(str(w.pid) for w in workers)}); draining {backlog:,} ticks")
+        drain = await _measure_drain(workers, backlog)
+        say(f"strategy stage: {drain['ticks_per_second']:,.0f} ticks/s ({drain['ticks']:,} in {drain['seconds']:.2f} s)")
+        rss_after_drain = [w.rss_mb() for w in workers]
+
+        # 3. Paced: latency and memory.
+        async def limits_open():
+            status, body = await workers[0].get_json(f"/api/v1/risk/{BROKER}")
+            return status == 200 and body["limits"].get("max_orders_per_minute") is None
+
+        await _wait(limits_open, 30, "risk limits opened")
+        topics = BrokerTopics(BROKER)
+        collector = ChainCollector(bootstrap, {
+            "signal": topics.signals_raw, "validated": topics.signals_validated, "fill": topics.orders_filled,
+        })
+        await collector.start()
+        series: list[dict] = []
+        paced_started = time.monotonic()
+
+        def sample(elapsed: float) -> None:
+            for w in workers:
+                w.check_alive()
+            if not series or elapsed - series[-1]["t"] >= config.rss_every:
+                series.append({"t": round(elapsed, 1), "rss_mb": [_mb(w.rss_mb()) for w in workers]})
+
+        say(f"paced: {config.rate:,.0f} ticks/s for {config.seconds:,.0f} s")
+        sample(0.0)
+        paced_source = TickSource(tokens, signal_every=config.signal_every, seed=11)
+        paced = await publish_paced(
+            bootstrap, paced_source, rate=config.rate, seconds=config.seconds,
+            sent_at=collector.sent_at, every_second=sample,
+        )
+
+        async def fills_in():
+            return collector.count("fill") >= paced.signalling
+
+        try:
+            await _wait(fills_in, 20, "every fill", interval=0.1)
+        except TimeoutError:
+            say(f"only {collector.count('fill')} of {paced.signalling} fills arrived")
+        await collector.stop()
+        sample(time.monotonic() - paced_started)
+        rss_end = [w.rss_mb() for w in workers]
+
+        fills = collector.latencies_ms["fill"]
+        start_rss = [drain["rss_start"][i] for i in range(len(workers))]
+        total = lambda values: _mb(sum(v or 0.0 for v in values))  # noqa: E731
+        return {
+            "ticks_per_second": round(drain["ticks_per_second"], 1),
+            "relay_ticks_per_second": round(relay_tps, 1),
+            "ratio": round(drain["ticks_per_second"] / relay_tps, 3),
+            "latency_ms": {k: v for k, v in summarize(fills).items()},
+            "latency_breakdown_ms": {stage: summarize(v) for stage, v in collector.latencies_ms.items()},
+            "rate": config.rate,
+            "achieved_rate": round(paced.sent / paced.seconds, 1),
+            "fills": {"expected": paced.signalling, "received": len(fills)},
+            "rss_mb": {
+                "start": total(start_rss), "after_drain": total(rss_after_drain), "end": total(rss_end),
+                "paced_growth": _mb((total(rss_end) or 0) - (total(rss_after_drain) or 0)),
+            },
+            "rss_series": series,
+            "drain": {"ticks": drain["ticks"], "seconds": round(drain["seconds"], 3)},
+            "config": {**asdict(config), "kafka_url": kafka_url, "tansu_workarounds": tansu},
+        }
+    finally:
+        for worker in workers:
+            await worker.close()
+        if broker is not None:
+            broker.stop()
+        if not config.keep:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            say(f"kept {root}")
+
+
+async def _measure_drain(workers: list[BenchWorker], backlog: int, timeout: float = 600.0) -> dict:
+    """The strategy stage's rate from its first progress until ``backlog`` ticks are handled.
+
+    Timed by the workers' own clock of their last batch (a gauge next to the counter), so the
+    polling interval does not blur the result and polling stays rare.
+    """
+    deadline = time.monotonic() + timeout
+    first: tuple[int, float] | None = None
+    rss_start: list[float | None] = [None] * len(workers)
+    while time.monotonic() < deadline:
+        for worker in workers:
+            worker.check_alive()
+        samples = await asyncio.gather(*(_count(w) for w in workers))
+        done = sum(count for count, _ in samples)
+        stamps = [stamp for _, stamp in samples if stamp is not None]
+        if first is None and done > 0 and stamps:
+            first = (done, max(stamps))
+            rss_start = [w.rss_mb() for w in workers]
+        elif first is not None and done >= backlog:
+            seconds = max(stamps) - first[1]
+            return {
+                "ticks": done, "seconds": seconds, "ticks_per_second": (done - first[0]) / seconds,
+                "rss_start": rss_start,
+            }
+        await asyncio.sleep(0.05 if first is None else 0.5)
+    raise TimeoutError(f"workers did not drain {backlog} ticks in {timeout:.0f} s")
+
+
+async def _count(worker: BenchWorker) -> tuple[int, float | None]:
+    try:
+        return await worker.processed()
+    except Exception:  # not serving yet
+        return 0, None
