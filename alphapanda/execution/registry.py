@@ -1,7 +1,9 @@
 """Venues by broker name: the only place that knows which adapter serves which broker.
 
 Adding a broker is one :class:`VenueSpec` here (or a :func:`register_venue` call from a plugin or a
-test) plus its settings; no agent branches on broker names.
+test) plus its settings; no agent branches on broker names. A plugin is a module named in
+``VENUE_PLUGINS``: settings import it before checking ``ACTIVE_BROKERS``, so its registrations
+make its broker names valid there (``tests/support/third_venue.py`` is an example).
 """
 
 from __future__ import annotations
