@@ -49,7 +49,7 @@ from alphapanda.topics import MARKET_TICKS, BrokerTopics, account_of
 
 __all__ = [
     "SERVICE", "venues", "executions", "lanes", "tick_watch", "tick_triggers", "ExecutionLane",
-    "lane_agent", "order_key", "working_key", "ref_key", "TickTriggers", "trigger",
+    "lane_agent", "order_key", "working_key", "ref_key", "TickTriggers", "trigger", "working_orders",
 ]
 
 log = logging.getLogger(__name__)
@@ -243,8 +243,9 @@ class ExecutionLane:
         except ValueError as exc:  # a malformed update of one of our orders
             raise InvalidEvent(f"order update of {order_id}: {exc}") from None
         record, emits = apply_outcomes(record, outcomes, event, event.timestamp)
-        self.save(record)
-        self._track(record)
+        if emits:  # a repeated or stale snapshot changes nothing: no table write
+            self.save(record)
+            self._track(record)
         return emits
 
     # Table --------------------------------------------------------------------------------
@@ -427,7 +428,7 @@ class TickTriggers(Service):
             await self.sleep(self.SYNC_INTERVAL)
             for broker in self.brokers:
                 try:
-                    working = _working_orders(broker)
+                    working = working_orders(broker)
                     if not _owns_account(broker):  # a standby copy: only let finished orders go
                         waiting = self.watch.waiting(broker)
                         working = {k: v for k, v in working.items() if k in waiting}
@@ -437,7 +438,8 @@ class TickTriggers(Service):
                 self.forward(broker, self.watch.sync(broker, working))
 
 
-def _working_orders(broker: str) -> dict:
+def working_orders(broker: str) -> dict[str, tuple[int, TickStamp]]:
+    """``broker``'s orders waiting for ticks, as this worker's orders table knows them."""
     working = {}
     for order_id, token in (orders.get(working_key(broker)) or {}).items():
         record = load_order(broker, order_id)

@@ -17,7 +17,6 @@ from pydantic import SecretStr
 from alphapanda.agents import execution
 from alphapanda.agents.execution import ExecutionLane, TickTriggers, lane_agent, order_key, working_key
 from alphapanda.app import settings
-from alphapanda.execution.paper import FillModel, NoCommission, PaperVenue
 from alphapanda.execution.registry import VenueSpec, build_venue, register_venue
 from alphapanda.execution.tick_watch import TickWatch
 from alphapanda.execution.venue import Fill, OrderRequest, Submitted, Venue, VenueEvent
@@ -223,6 +222,19 @@ async def test_a_tick_delivered_twice_or_older_than_the_last_one_fills_nothing_m
 
     assert [f["data"]["quantity"] for f in sent.to("paper.orders.filled")] == [3]
     assert record("paper", s)["filled_quantity"] == 3
+
+
+async def test_after_a_restart_the_working_orders_in_the_table_wait_for_their_ticks_again(sent):
+    s = "s-restart"
+    async with paper() as deliver:
+        await deliver("paper.signals.validated", validated(
+            "paper", signal_id=s, order_type="LIMIT", limit_price=1490.0))
+    fresh = TickWatch()  # a new process: nothing in memory
+    for seconds, price in ((-1, 1480.0), (1, 1489.0)):
+        fresh.observe(str(INFY).encode(), tick_trigger("paper", price, at=T0 + timedelta(seconds=seconds)))
+    forwarded = fresh.sync("paper", execution.working_orders("paper"))
+    assert [e.data.last_price for e in forwarded] == [1489.0]
+    assert fresh.waiting("paper") == {derived_id("order", s): INFY}
 
 
 async def test_ticks_stamped_before_the_order_do_not_fill_it(sent):

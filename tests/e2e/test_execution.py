@@ -15,14 +15,12 @@ import hashlib
 import json
 import statistics
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from alphapanda.ids import derived_id
 from tests.support.kite_rest_server import Fault, KiteRestServer
-from tests.support.pipeline import REPO, Cluster, Worker, envelope, trading_signal, wait_for
+from tests.support.pipeline import REPO, Cluster, Worker, envelope, wait_for
 
 INFY = 408065
 API_KEY, ACCESS_TOKEN, API_SECRET = "e2ekey", "e2etoken", "e2esecret"
