@@ -65,6 +65,10 @@ def faust_settings(settings: Settings, *, tansu: bool) -> dict:
         processing_guarantee="at_least_once",
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
+        # Shutdown must not wait for events still buffered by take_events (Faust would wait for
+        # acks that never come); they are uncommitted, so they are redelivered and handled
+        # idempotently after the restart.
+        stream_wait_empty=False,
         key_serializer="raw",
         value_serializer="raw",
         autodiscover=False,

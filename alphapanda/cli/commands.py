@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import click
 from faust.cli import argument, option
@@ -63,10 +65,9 @@ async def topics(self, action: str) -> None:
 )
 async def run(self, worker_args: tuple[str, ...]) -> None:
     """The pipeline on one machine: embedded broker if none answers, topics, worker with the market feed."""
-    from alphapanda.cli.run import run_pipeline
-
-    # Blocking on purpose: this command only supervises child processes.
-    sys.exit(run_pipeline(settings, worker_args=list(worker_args)))
+    # A supervisor of child processes needs its own signal handling, not Faust's command loop.
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "alphapanda.cli.run", *worker_args])
 
 
 @app.command(
@@ -104,7 +105,6 @@ async def bench(
     print(json.dumps(result) if as_json else format_table(result), flush=True)
 
 
-from pathlib import Path  # noqa: E402  (the replay command is appended; see above for the others)
 
 
 @app.command(
@@ -125,3 +125,23 @@ async def replay(self, tape: Path, speed: float, max_wait: float | None) -> None
     except KafkaError as exc:
         raise click.ClickException(f"Kafka at {settings.kafka_url}: {exc}") from None
     print(summary.line(), flush=True)
+
+
+@app.command(
+    option("--dlq", "dlq", required=True, help="The dead-letter topic, e.g. paper.signals.raw.dlq."),
+    option("--dry-run", is_flag=True, help="Say what would be sent, send nothing."),
+    option("--limit", type=click.IntRange(min=1), default=None, help="At most this many letters, oldest first."),
+    option("--json", "as_json", is_flag=True, help="Also print a JSON summary as the last line."),
+)
+async def dlq_replay(self, dlq: str, dry_run: bool, limit: int | None, as_json: bool) -> None:
+    """Send dead letters back to their original topics with their keys, and say what was done."""
+    from aiokafka.errors import KafkaError
+
+    from alphapanda.cli.dlq_replay import DlqReplayError, replay_dead_letters, summary_json
+
+    try:
+        summary = await replay_dead_letters(settings.kafka_bootstrap, dlq, dry_run=dry_run, limit=limit, out=sys.stdout)
+    except (DlqReplayError, KafkaError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        print(summary_json(summary, dry_run), flush=True)
