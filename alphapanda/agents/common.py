@@ -33,10 +33,13 @@ class _StageSeen:
     def __contains__(self, key: str) -> bool:
         return seen_events.get(self._prefix + key) is not None
 
-    def __setitem__(self, key: str, value: float) -> None:
+    def get(self, key: str, default=None):
+        return seen_events.get(self._prefix + key, default)
+
+    def __setitem__(self, key: str, value: dict) -> None:
         seen_events[self._prefix + key] = value
 
-    def __getitem__(self, key: str) -> float:
+    def __getitem__(self, key: str) -> dict:
         return seen_events[self._prefix + key]
 
     def __delitem__(self, key: str) -> None:

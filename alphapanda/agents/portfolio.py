@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from alphapanda.agents.common import active_brokers, event_path, sender
@@ -22,11 +23,9 @@ from alphapanda.app import app, settings
 from alphapanda.ids import derived_id
 from alphapanda.models import Envelope, EventType, OrderFilled, PortfolioSummary
 from alphapanda.models.wire import encode_event
-from alphapanda.portfolio import (
-    Account, SnapshotSchedule, account_from_records, book_record, changed_positions, fill_key,
-    position_key, snapshot_id,
-)
-from alphapanda.reliability import Emit, SourceMessage
+from alphapanda.portfolio import Account, SnapshotSchedule, account_from_records, fill_key, position_key, snapshot_id
+from alphapanda.portfolio.records import book_with_position, position_before_fill, position_record
+from alphapanda.reliability import Emit, Outcome, SourceMessage, applied, stamped
 from alphapanda.tables import accounts, fill_ids, positions
 from alphapanda.topics import BrokerTopics, account_of
 
@@ -53,13 +52,17 @@ def opening_cash(broker: str) -> float:
     return float(reported) if reported is not None else settings.trading.paper.starting_cash
 
 
-def load_account(broker: str) -> Account:
+def load_account(broker: str, *, position_overrides: dict | None = None) -> Account:
+    """The broker's account from its records; ``position_overrides`` replace (or add) positions."""
     account_id = account_of(broker)
-    return account_from_records(
+    account = account_from_records(
         accounts.get(account_id),
         lambda key: positions.get(position_key(account_id, *key)),
         starting_cash=opening_cash(broker),
     )
+    if position_overrides:
+        account = replace(account, positions={**account.positions, **position_overrides})
+    return account
 
 
 def marked(account: Account, *, stamped: bool = False) -> Account:
@@ -76,40 +79,65 @@ def summary_of(broker: str) -> PortfolioSummary:
     return marked(load_account(broker)).summary(broker)
 
 
-def save_fill(broker: str, before: Account, after: Account, fill_id: str, at: datetime) -> None:
-    """Write what a fill changed; called only while that broker's fill event is handled."""
-    account_id = account_of(broker)
-    for (strategy_id, token), position in changed_positions(before, after):
-        positions[position_key(account_id, strategy_id, token)] = position.to_dict()
-    accounts[account_id] = book_record(after)
-    fill_ids[fill_key(account_id, fill_id)] = at.timestamp()
+def fill_effects(broker: str, fill: OrderFilled, at: datetime, message: SourceMessage):
+    """The records a fill changes, each written at most once per fill (see reliability.idempotency).
 
-
-async def handle_fill(event: Envelope, broker: str, message: SourceMessage) -> list[Emit]:
-    fill: OrderFilled = event.data
+    A crash can leave any subset of a fill's writes in the changelogs. Each record remembers the
+    message that last changed it, and a position record also the position before that fill, so a
+    redelivered fill completes exactly the records that missed it. Returns the account after the
+    fill and a commit that makes the missing writes, or None when nothing is left to do.
+    """
     account_id = account_of(broker)
-    if fill_ids.get(fill_key(account_id, fill.fill_id)) is not None:
-        return []  # a fill re-reported under another event id: applied already
-    before = load_account(broker)
-    after, applied = before.apply_fill(
+    key = (fill.strategy_id, fill.instrument_token)
+    pkey = position_key(account_id, *key)
+    fid = fill_key(account_id, fill.fill_id)
+    fill_record, position_rec, book = fill_ids.get(fid), positions.get(pkey), accounts.get(account_id)
+    if fill_record is not None and not applied(fill_record, message):
+        return None  # the same fill reported again by another message: applied already
+    position_done, book_done = applied(position_rec, message), applied(book, message)
+    if fill_record is not None and position_done and book_done:
+        return None
+
+    before_position = position_before_fill(position_rec, position_done, *key)
+    current = load_account(broker, position_overrides={key: before_position})
+    after, _ = current.apply_fill(
         fill_id=fill.fill_id, strategy_id=fill.strategy_id, instrument_token=fill.instrument_token,
         side=fill.side, quantity=fill.quantity, price=fill.fill_price, commission=fill.commission,
-        timestamp=event.timestamp,
+        timestamp=at,
     )
-    if not applied:
-        return []
-    save_fill(broker, before, after, fill.fill_id, event.timestamp)
+    new_position = None if position_done else stamped(position_record(after.positions[key], before_position), message)
+    new_book = None if book_done else stamped(book_with_position(book or {}, after, key), message)
+    if book_done:  # the book has this fill already: the account is the stored book plus the position
+        after = load_account(broker, position_overrides={key: after.positions[key]})
+
+    def commit() -> None:
+        if new_position is not None:
+            positions[pkey] = new_position
+        if new_book is not None:
+            accounts[account_id] = new_book
+        if fill_record is None:
+            fill_ids[fid] = stamped({"at": at.timestamp()}, message)
+
+    return after, commit
+
+
+async def handle_fill(event: Envelope, broker: str, message: SourceMessage) -> Outcome:
+    fill: OrderFilled = event.data
+    effects = fill_effects(broker, fill, event.timestamp, message)
+    if effects is None:
+        return Outcome()
+    after, commit = effects
     snapshot = event.caused(
         EventType.PNL_SNAPSHOT, marked(after).summary(broker), source=SERVICE, broker=broker,
         event_id=derived_id("snapshot", event.id),
     )
-    return [Emit(BrokerTopics(broker).pnl_snapshots, account_id, snapshot)]
+    return Outcome([Emit(BrokerTopics(broker).pnl_snapshots, account_of(broker), snapshot)], commit)
 
 
 @app.agent(fills_topic, name=SERVICE)
-async def portfolio(stream) -> None:
+async def portfolio(stream):
     async for event in stream.events():
-        await path.process(SourceMessage.from_event(event), handle_fill)
+        yield await path.process(SourceMessage.from_event(event), handle_fill)
 
 
 # -- periodic snapshots ------------------------------------------------------------------------

@@ -32,6 +32,10 @@ __all__ = [
     "account_from_records",
     "changed_positions",
     "IncompleteAccount",
+    "PREVIOUS",
+    "position_before_fill",
+    "position_record",
+    "book_with_position",
 ]
 
 _SEPARATOR = "|"
@@ -95,7 +99,7 @@ def account_from_records(
         record = position_record(key)
         if record is None:
             raise IncompleteAccount(f"position {key!r} is listed by the account book but not stored")
-        positions[key] = Position.from_dict(dict(record))
+        positions[key] = Position.from_dict({k: v for k, v in record.items() if not k.startswith("_")})
     updated_at = book.get("updated_at")
     return Account(
         starting_cash=float(book["starting_cash"]),
@@ -118,3 +122,38 @@ def changed_positions(before: Account, after: Account) -> Iterable[tuple[Positio
     for key, position in after.positions.items():
         if before.positions.get(key) != position:
             yield key, position
+
+
+# -- applying a fill to the records, once per record ---------------------------------------------
+
+#: Kept in a position record: the position before the last fill applied to it, so that a book
+#: that missed that fill (a crash between the two writes) can be brought up to date exactly.
+PREVIOUS = "_previous"
+
+
+def position_before_fill(record: Mapping[str, Any] | None, already_applied: bool,
+                         strategy_id: str, instrument_token: int) -> Position:
+    """The position as it was before the fill being applied.
+
+    ``already_applied``: the record was written by this very fill (a redelivery), so the
+    position before it is the one the record kept in :data:`PREVIOUS`.
+    """
+    if record and already_applied:
+        previous = record.get(PREVIOUS)
+        return Position.from_dict(dict(previous)) if previous else Position(strategy_id, instrument_token)
+    if record:
+        return Position.from_dict({k: v for k, v in record.items() if not k.startswith("_")})
+    return Position(strategy_id, instrument_token)
+
+
+def position_record(after: Position, before: Position) -> dict[str, Any]:
+    """What a position record holds after a fill: the position and the one before it."""
+    return {**after.to_dict(), PREVIOUS: before.to_dict()}
+
+
+def book_with_position(book: Mapping[str, Any], account: Account, key: PositionKey) -> dict[str, Any]:
+    """``account``'s book listing ``key`` besides every position ``book`` already listed."""
+    keys = {tuple(k) for k in position_keys_of(book)} | {key}
+    record = book_record(account)
+    record["position_keys"] = [[s, t] for s, t in sorted(keys)]
+    return record

@@ -12,9 +12,10 @@ Records written by several handlers keep one position per source topic-partition
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alphapanda.reliability.path import SourceMessage
+if TYPE_CHECKING:
+    from alphapanda.reliability.path import SourceMessage
 
 __all__ = ["APPLIED", "applied", "stamped", "source_of"]
 
@@ -22,11 +23,11 @@ __all__ = ["APPLIED", "applied", "stamped", "source_of"]
 APPLIED = "_applied"
 
 
-def source_of(message: SourceMessage) -> str:
+def source_of(message: "SourceMessage") -> str:
     return f"{message.topic}:{message.partition}"
 
 
-def applied(record: dict[str, Any] | None, message: SourceMessage) -> bool:
+def applied(record: dict[str, Any] | None, message: "SourceMessage") -> bool:
     """True when ``message`` (or a later one of its partition) was already applied to ``record``."""
     if not record or message.offset is None:
         return False
@@ -34,7 +35,7 @@ def applied(record: dict[str, Any] | None, message: SourceMessage) -> bool:
     return last is not None and last >= message.offset
 
 
-def stamped(record: dict[str, Any], message: SourceMessage) -> dict[str, Any]:
+def stamped(record: dict[str, Any], message: "SourceMessage") -> dict[str, Any]:
     """``record`` marked as changed by ``message`` (a new dict: tables change only by assignment)."""
     if message.offset is None:
         return record

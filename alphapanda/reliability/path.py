@@ -5,7 +5,10 @@ decode -> validate -> deduplicate -> handle -> emit:
 - decode/validate: bytes become a typed :class:`Envelope` or a :class:`PoisonMessage`, which
   goes to the topic's DLQ at once with its reason;
 - contract: the envelope's ``broker`` must be the broker of the topic it arrived on (isolation);
-- deduplicate: an event id this stage has already handled is skipped (``seen`` store);
+- deduplicate: an event id this stage has already handled, from another message, is skipped
+  (``seen`` store); the same message redelivered after a crash goes on to the handler, whose
+  records recognise it (:mod:`alphapanda.reliability.idempotency`), because the seen mark and
+  the handler's writes are separate records that a crash may have split;
 - handle: the stage's domain call; transient failures are retried with backoff, then DLQ;
 - emit: outputs are sent and acknowledged by Kafka before the message counts as handled, so a
   crash can only cause a redelivery (handled idempotently), never a lost output.
@@ -23,6 +26,7 @@ from alphapanda import metrics
 from alphapanda.models import Envelope, EventType
 from alphapanda.models.wire import ContractViolation, PoisonMessage, decode_event, encode_event
 from alphapanda.reliability.dead_letters import DeadLetterWriter, dead_letter_for
+from alphapanda.reliability.idempotency import APPLIED, applied, stamped
 from alphapanda.reliability.retry import RetryPolicy
 from alphapanda.topics import UnknownBrokerTopic, broker_of
 
@@ -95,7 +99,7 @@ class EventPath:
         service: str,
         expected: dict[str, EventType],
         send: Sender,
-        seen: MutableMapping[str, float] | None = None,
+        seen: MutableMapping[str, dict] | None = None,
         retry: RetryPolicy = RetryPolicy(),
         broker_scoped: bool = True,
     ) -> None:
@@ -125,7 +129,7 @@ class EventPath:
             return False
 
         seen_key = f"{broker}:{event.id}" if broker else event.id
-        if self.seen is not None and seen_key in self.seen:
+        if self.seen is not None and self._seen_elsewhere(self.seen.get(seen_key), message):
             metrics.EVENTS_DEDUPLICATED.labels(self.service, broker or "market").inc()
             log.info("duplicate event skipped", extra=self._context(message, event, broker))
             return False
@@ -161,12 +165,21 @@ class EventPath:
                 return False
 
         if self.seen is not None:
-            self.seen[seen_key] = event.timestamp.timestamp()
+            self.seen[seen_key] = stamped({"at": event.timestamp.timestamp()}, message)
         self._latency.observe(time.perf_counter() - started)
         label = broker or "market"
         metrics.EVENTS_PROCESSED.labels(self.service, label).inc()
         metrics.LAST_EVENT_TIME.labels(self.service, label).set(time.time())
         return True
+
+    @staticmethod
+    def _seen_elsewhere(record: dict | None, message: SourceMessage) -> bool:
+        """A seen mark left by another message (a duplicate), not by this one redelivered."""
+        if record is None:
+            return False
+        if not isinstance(record, dict) or APPLIED not in record:
+            return True
+        return not applied(record, message)
 
     def decode(self, message: SourceMessage, broker: str | None) -> Envelope:
         expected = self.expected.get(message.topic)

@@ -61,9 +61,7 @@ def sent(monkeypatch) -> Sent:
 
 @pytest.fixture(autouse=True)
 def empty_tables():
-    from alphapanda import tables
-
-    for table in (tables.strategy_state, tables.risk_state, tables.orders, tables.accounts, tables.seen_events):
+    for table in app.tables.values():
         table.data.clear()
     yield
 
