@@ -6,10 +6,12 @@ and goes to the DLQ instead of into positions.
 
 from __future__ import annotations
 
+import math
+
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "MAX_PRICE",
@@ -176,25 +178,25 @@ class OrderFailed(_OrderEvent):
 class PositionView(_Payload):
     strategy_id: str
     instrument_token: int
-    quantity: int
-    average_price: float
-    last_price: float | None
-    realized_pnl: float
-    unrealized_pnl: float
-    fills: int = 0
+    quantity: SignedQuantity
+    average_price: Annotated[float, Field(ge=0, lt=MAX_PRICE, allow_inf_nan=False)]
+    last_price: Annotated[float, Field(ge=0, lt=MAX_PRICE, allow_inf_nan=False)] | None
+    realized_pnl: Money
+    unrealized_pnl: Money
+    fills: Annotated[int, Field(ge=0, le=10**12)] = 0
 
 
 class PortfolioSummary(_Payload):
     broker: str
     positions: list[PositionView]
-    realized_pnl: float
-    unrealized_pnl: float
-    total_pnl: float
-    fills: int
-    cash: float | None = None
-    equity: float | None = None
+    realized_pnl: Money
+    unrealized_pnl: Money
+    total_pnl: Money
+    fills: Annotated[int, Field(ge=0, le=10**12)]
+    cash: Money | None = None
+    equity: Money | None = None
     # Realized PnL of the UTC day of updated_at: the risk engine's daily loss limit reads it.
-    realized_pnl_today: float | None = None
+    realized_pnl_today: Money | None = None
     updated_at: AwareDatetime | None = None
 
 
@@ -216,9 +218,20 @@ class RiskCommand(_Payload):
     """A change of a broker's risk limits or trading state, applied by the risk agent in order."""
 
     action: Literal["set_limits", "halt", "reduce", "resume"]
-    # Any subset of the risk limits (numbers, null, or instrument lists); the engine validates it.
+    # Any subset of the risk limits (numbers, null, or instrument lists); the engine validates
+    # names and signs. Numbers beyond any real limit are refused here, as producer bugs.
     limits: dict[str, Any] = Field(default_factory=dict)
-    reason: str = ""
+    reason: Annotated[str, Field(max_length=1000)] = ""
+
+    @field_validator("limits")
+    @classmethod
+    def _numbers_are_finite_and_bounded(cls, limits: dict[str, Any]) -> dict[str, Any]:
+        for name, value in limits.items():
+            values = value if isinstance(value, list) else [value]
+            for v in values:
+                if isinstance(v, bool) or (isinstance(v, (int, float)) and not (math.isfinite(v) and abs(v) < 1e15)):
+                    raise ValueError(f"{name}: {v!r} is not a finite number below 1e15")
+        return limits
 
 
 class VenueOrderUpdate(_Payload):
