@@ -12,6 +12,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 
 from alphapanda import codec
 from alphapanda.kafka_probe import is_tansu
+from alphapanda.logs import logging_config
 from alphapanda.settings import Settings, SettingsError, get_settings
 
 __all__ = ["app", "settings", "create_app"]
@@ -73,7 +74,7 @@ def faust_settings(settings: Settings, *, tansu: bool) -> dict:
         value_serializer="raw",
         autodiscover=False,
         web_cors_options=None,
-        logging_config=None,
+        logging_config=logging_config(settings.log_format),
     )
     if tansu:
         conf.update(TANSU_SETTINGS)

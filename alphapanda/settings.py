@@ -180,6 +180,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
     topic_partitions: int = Field(default=8, ge=1, le=1024)
     market_feed: str = "none"
+    # text (Faust's format) or json (one object per line, with broker/topic/correlation_id).
+    log_format: Literal["text", "json"] = "text"
     strategies_dir: Path = BUNDLED_STRATEGIES_DIR
     trading: TradingSettings = TradingSettings()
     zerodha: ZerodhaSettings = ZerodhaSettings()

@@ -38,6 +38,7 @@ from alphapanda.execution.registry import build_venue
 from alphapanda.execution.tick_watch import TickWatch, after_creation
 from alphapanda.execution.venue import Cancelled, Failed, Fill, OrderRequest, Submitted, Venue, VenueEvent
 from alphapanda.ids import derived_id
+from alphapanda.logs import describe_context, event_context
 from alphapanda.models import (
     Envelope, EventType, MarketTick, OrderFailed, OrderFilled, OrderPlaced, RiskCommand,
     ValidatedSignal, VenueOrderUpdate,
@@ -236,7 +237,9 @@ class ExecutionLane:
         order_id = orders.get(ref_key(self.broker, ref))
         record = load_order(self.broker, order_id) if order_id else None
         if record is None:
-            log.info("%s: order update for unknown reference %s ignored", self.broker, ref)
+            context = event_context(broker=self.broker, topic=self.topics.venue_updates,
+                                    correlation_id=event.correlation_id, event_id=event.id)
+            log.info("order update for unknown reference %s ignored%s", ref, describe_context(context), extra=context)
             return []
         try:
             outcomes = await self.venue.on_update(record.working(), update.payload)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable, MutableMapping, Protocol
 
 from alphapanda import metrics
+from alphapanda.logs import describe_context, event_context
 from alphapanda.models import Envelope, EventType
 from alphapanda.models.wire import ContractViolation, PoisonMessage, decode_event, encode_event
 from alphapanda.reliability.dead_letters import DeadLetterWriter, dead_letter_for
@@ -131,7 +132,8 @@ class EventPath:
         seen_key = f"{broker}:{event.id}" if broker else event.id
         if self.seen is not None and self._seen_elsewhere(self.seen.get(seen_key), message):
             metrics.EVENTS_DEDUPLICATED.labels(self.service, broker or "market").inc()
-            log.info("duplicate event skipped", extra=self._context(message, event, broker))
+            context = self._context(message, event, broker)
+            log.info("duplicate event skipped%s", describe_context(context), extra=context)
             return False
 
         attempt = 0
@@ -149,9 +151,10 @@ class EventPath:
                 if attempt >= self.retry.attempts:
                     await self.dead_letter(message, broker, exc, attempts=attempt, event=event)
                     return False
+                context = self._context(message, event, broker)
                 log.warning(
-                    "transient failure (attempt %d/%d): %r", attempt, self.retry.attempts, exc,
-                    extra=self._context(message, event, broker),
+                    "transient failure (attempt %d/%d): %r%s", attempt, self.retry.attempts, exc,
+                    describe_context(context), extra=context,
                 )
                 await asyncio.sleep(self.retry.delay(attempt))
             except PoisonMessage as exc:  # a contract error found by the handler
@@ -160,7 +163,8 @@ class EventPath:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug: never retried forever, never dropped
-                log.exception("handler failed", extra=self._context(message, event, broker))
+                context = self._context(message, event, broker)
+                log.exception("handler failed%s", describe_context(context), extra=context)
                 await self.dead_letter(message, broker, exc, attempts=attempt, event=event)
                 return False
 
@@ -221,18 +225,14 @@ class EventPath:
             attempts=attempts,
             broker=broker,
         )
-        log.warning(
-            "dead-lettered %s: %s", error_type, str(exc)[:300],
-            extra=self._context(message, event, broker),
-        )
+        context = self._context(message, event, broker)
+        log.warning("dead-lettered %s: %s%s", error_type, str(exc)[:300], describe_context(context), extra=context)
         await self.dead_letters.write(letter, message.key)
         metrics.DLQ_MESSAGES.labels(self.service, broker or "market").inc()
         metrics.EVENTS_FAILED.labels(self.service, broker or "market").inc()
 
     def _context(self, message: SourceMessage, event: Envelope | None, broker: str | None) -> dict:
-        return {
-            "broker": broker,
-            "topic": message.topic,
-            "correlation_id": event.correlation_id if event else None,
-            "event_id": event.id if event else None,
-        }
+        return event_context(
+            broker=broker, topic=message.topic,
+            correlation_id=event.correlation_id if event else None, event_id=event.id if event else None,
+        )

@@ -80,7 +80,7 @@ def valid_events(cluster, topic, **kwargs):
 
 
 def test_every_consumed_topic_dead_letters_bad_input_and_keeps_going(cluster, workers):
-    worker = workers()
+    worker = workers(env={"LOG_FORMAT": "json"})
     expected_dlq = {}
     for topic, (event_type, broker, payload, numeric, enum) in CONSUMED.items():
         key = (broker or "408065").encode()
@@ -108,3 +108,10 @@ def test_every_consumed_topic_dead_letters_bad_input_and_keeps_going(cluster, wo
     assert len(validated) == 1, "the repeated event id was decided twice"
     status, health = worker.get("/api/v1/health")
     assert status in (200, 503) and health["brokers"]["paper"]
+
+    # Every log line about a dead-lettered event says which broker, topic and chain it belongs to.
+    lines = [json.loads(line) for line in worker.log_path.read_text().splitlines() if line.startswith("{")]
+    dead = [line for line in lines if line["message"].startswith("dead-lettered")]
+    assert len(dead) >= sum(expected_dlq.values())
+    assert all("topic" in line for line in dead)
+    assert any(line.get("broker") == "paper" and line["topic"] == "paper.signals.raw" for line in dead)
