@@ -13,6 +13,7 @@ __all__ = [
     "LAST_EVENT_TIME",
     "RISK_DECISIONS",
     "FEED_RUNNING",
+    "CONSUMER_LAG",
 ]
 
 DLQ_MESSAGES = Counter(
@@ -38,5 +39,8 @@ LAST_EVENT_TIME = Gauge(
 )
 RISK_DECISIONS = Counter(
     "trading_risk_decisions_total", "Risk decisions per broker and reason code", ["broker", "decision", "reason_code"]
+)
+CONSUMER_LAG = Gauge(
+    "trading_consumer_lag_messages", "Messages not yet read on this worker's partitions of a topic", ["topic"]
 )
 FEED_RUNNING = Gauge("trading_market_feed_running", "1 while this worker publishes the market feed", ["feed"])

@@ -3,7 +3,7 @@
 from faust.sensors.prometheus import setup_prometheus_sensors
 
 from alphapanda.app import app
-from alphapanda.agents import feed, market_view, strategy_runner, risk_manager, execution, portfolio  # noqa: F401
+from alphapanda.agents import feed, market_view, strategy_runner, risk_manager, execution, portfolio, observability  # noqa: F401,E501
 import alphapanda.web  # noqa: F401  (registers the views)
 from alphapanda.cli import commands  # noqa: F401
 
