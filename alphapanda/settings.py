@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from datetime import date
 import importlib
+import json
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
@@ -184,6 +185,9 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     strategies_dir: Path = BUNDLED_STRATEGIES_DIR
     trading: TradingSettings = TradingSettings()
+    # Starting risk limits per broker, e.g. RISK__PAPER__MAX_POSITION_QUANTITY=500 (JSON values:
+    # numbers, null for no limit, [tokens] for instrument lists); runtime changes go through the API.
+    risk: dict[str, dict[str, Any]] = Field(default_factory=dict)
     zerodha: ZerodhaSettings = ZerodhaSettings()
     web: WebSettings = WebSettings()
     portfolio: PortfolioSettings = PortfolioSettings()
@@ -220,6 +224,29 @@ class Settings(BaseSettings):
                 f"(registered: {', '.join(brokers.KNOWN_BROKERS)})"
             )
         return names
+
+    @field_validator("risk", mode="before")
+    @classmethod
+    def _parse_risk_limits(cls, value: object) -> dict[str, dict[str, Any]]:
+        from alphapanda.risk.limits import InvalidLimits, RiskLimits
+
+        if not isinstance(value, dict):
+            raise ValueError("expected RISK__<BROKER>__<LIMIT> variables")
+        parsed: dict[str, dict[str, Any]] = {}
+        for broker, limits in value.items():
+            broker = str(broker).lower()
+            if broker not in brokers.KNOWN_BROKERS:
+                raise ValueError(f"RISK__{broker.upper()}: unknown broker {broker!r}")
+            if not isinstance(limits, dict):
+                raise ValueError(f"RISK__{broker.upper()}: expected RISK__{broker.upper()}__<LIMIT>=<value>")
+            entries = {str(k).lower(): _json_or_text(v) for k, v in limits.items()}
+            try:
+                RiskLimits.from_mapping(entries)
+            except InvalidLimits as exc:
+                named = "; ".join(f"RISK__{broker.upper()}__{field.upper()}: {why}" for field, why in exc.problems.items())
+                raise ValueError(named) from None
+            parsed[broker] = entries
+        return parsed
 
     @field_validator("kafka_url")
     @classmethod
@@ -276,6 +303,15 @@ class Settings(BaseSettings):
         return self.model_dump(mode="json")
 
 
+def _json_or_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
 def _variable_name(loc: tuple) -> str:
     return "__".join(str(part) for part in loc if not isinstance(part, int)).upper()
 
@@ -285,10 +321,11 @@ def load_settings(**overrides) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = [
-            f"{_variable_name(err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
-            for err in exc.errors(include_url=False)
-        ]
+        problems = []
+        for err in exc.errors(include_url=False):
+            message = err["msg"].removeprefix("Value error, ")
+            # A message that already names its variables (RISK__PAPER__...) stands alone.
+            problems.append(message if message.startswith("RISK__") else f"{_variable_name(err['loc'])}: {message}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
 
 

@@ -12,7 +12,7 @@ from datetime import timezone
 
 from alphapanda import metrics
 from alphapanda.agents.common import active_brokers, event_path
-from alphapanda.app import app
+from alphapanda.app import app, settings
 from alphapanda.ids import derived_id
 from alphapanda.models import (
     Envelope, EventType, OrderFailed, PortfolioSummary, RejectedSignal, TradingSignal,
@@ -42,8 +42,8 @@ engine = RiskEngine()
 
 
 def limits_for_broker(broker: str) -> RiskLimits:
-    """The limits a broker starts with before any runtime change (seeded from settings)."""
-    return RiskLimits()
+    """The limits a broker starts with before any runtime change: RISK__<BROKER>__* over the defaults."""
+    return RiskLimits.from_mapping(settings.risk.get(broker, {}))
 
 
 def load_state(broker: str) -> AccountRisk:

@@ -19,6 +19,7 @@ os.environ.update(
     KAFKA_URL="kafka://127.0.0.1:1",  # nothing listens: never a real broker here
     DATA_DIR=tempfile.mkdtemp(prefix="alphapanda-agent-tests-"),
     MARKET_FEED="none",
+    RISK__ZERODHA__MAX_ORDER_QUANTITY="400",  # seeded limits: see test_risk_manager
 )
 
 from faust.types import Message  # noqa: E402

@@ -86,3 +86,13 @@ async def test_a_message_redelivered_after_a_crash_is_not_applied_twice(sent):
         await deliver("paper.signals.raw", trading_signal("paper", quantity=5, event_id="first-again"))
     assert load_state("paper").position(408065) == 5
     assert [v["causation_id"] for v in sent.to("paper.signals.validated")] == ["first"]
+
+
+async def test_limits_are_seeded_from_settings_per_broker(sent):
+    """RISK__ZERODHA__MAX_ORDER_QUANTITY=400 (set for these tests); paper keeps the default 1000."""
+    async with risk_manager.test_context() as agent:
+        deliver = Delivery(agent)
+        await deliver("zerodha.signals.raw", trading_signal("zerodha", quantity=500, price=100.0, event_id="z-big"), key=b"zerodha")
+        await deliver("paper.signals.raw", trading_signal("paper", quantity=500, price=100.0, event_id="p-big"))
+    assert sent.to("zerodha.signals.rejected")[0]["data"]["reason_code"] == "MAX_ORDER_QUANTITY_EXCEEDED"
+    assert [v["causation_id"] for v in sent.to("paper.signals.validated")] == ["p-big"]

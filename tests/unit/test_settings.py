@@ -8,6 +8,10 @@ from alphapanda.settings import SettingsError, load_settings
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    import os
+
+    for name in [n for n in os.environ if n.startswith("RISK__")]:
+        monkeypatch.delenv(name)
     for name in ("ACTIVE_BROKERS", "KAFKA_URL", "TOPIC_PARTITIONS", "MARKET_FEED", "ZERODHA__API_KEY",
                  "TRADING__PAPER__SLIPPAGE_BPS", "STRATEGIES_DIR", "STORE_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -59,3 +63,22 @@ def test_secrets_never_print(monkeypatch):
     s = load_settings()
     assert "very-secret-key-123" not in repr(s) and "very-secret-key-123" not in str(s.safe_dump())
     assert s.zerodha.api_key.get_secret_value() == "very-secret-key-123"
+
+
+def test_risk_limits_are_seeded_per_broker_from_json_values(monkeypatch):
+    monkeypatch.setenv("RISK__PAPER__MAX_POSITION_QUANTITY", "500")
+    monkeypatch.setenv("RISK__PAPER__DAILY_LOSS_LIMIT", "null")
+    monkeypatch.setenv("RISK__PAPER__DENIED_INSTRUMENTS", "[408065]")
+    assert load_settings().risk == {"paper": {"max_position_quantity": 500, "daily_loss_limit": None,
+                                              "denied_instruments": [408065]}}
+
+
+@pytest.mark.parametrize("name,value", [
+    ("RISK__PAPER__MAX_ORDER_QUANTTY", "5"),
+    ("RISK__PAPER__MAX_ORDER_QUANTITY", "-5"),
+    ("RISK__NYSE__MAX_ORDER_QUANTITY", "5"),
+])
+def test_a_bad_risk_limit_setting_is_named(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name.rsplit("__", 1)[0] if "NYSE" in name else name):
+        load_settings()
