@@ -6,7 +6,7 @@ from alphapanda.app import app, settings
 from alphapanda.kafka_io import TopicSender
 from alphapanda.models import EventType
 from alphapanda.reliability import EventPath
-from alphapanda.tables import seen_events
+from alphapanda.tables import SEEN_WINDOW, seen_events
 
 __all__ = ["sender", "event_path", "active_brokers"]
 
@@ -25,28 +25,23 @@ def event_path(service: str, expected: dict[str, EventType], *, dedupe: bool = T
 
 
 class _StageSeen:
-    """The shared seen-events table, namespaced by stage (a dict-like view)."""
+    """The shared seen-events table, namespaced by stage (a dict-like view).
+
+    Looks in the window of the current event's time and the window before it.
+    """
 
     def __init__(self, stage: str) -> None:
         self._prefix = stage + ":"
 
-    def __contains__(self, key: str) -> bool:
-        return seen_events.get(self._prefix + key) is not None
-
     def get(self, key: str, default=None):
-        return seen_events.get(self._prefix + key, default)
+        window = seen_events[self._prefix + key]
+        value = window.current()
+        if value is None:
+            value = window.delta(SEEN_WINDOW)
+        return default if value is None else value
+
+    def __contains__(self, key: str) -> bool:
+        return self.get(key) is not None
 
     def __setitem__(self, key: str, value: dict) -> None:
         seen_events[self._prefix + key] = value
-
-    def __getitem__(self, key: str) -> dict:
-        return seen_events[self._prefix + key]
-
-    def __delitem__(self, key: str) -> None:
-        del seen_events[self._prefix + key]
-
-    def __iter__(self):
-        raise TypeError("not iterable")
-
-    def __len__(self) -> int:
-        raise TypeError("no length")

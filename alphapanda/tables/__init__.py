@@ -7,6 +7,8 @@ by instrument token and co-partitioned with ``market.ticks``.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import faust
 
 from alphapanda.app import app, settings
@@ -41,4 +43,16 @@ positions = app.Table("positions", default=None, help="Positions per broker, str
 fill_ids = app.Table("fill-ids", default=None, help="Fill ids applied per account", **_common)
 
 #: "stage:broker:event_id" -> event time; lets each stage skip redelivered events.
-seen_events = app.Table("seen-events", default=None, help="Event ids handled per stage", **_common)
+#: Bounded: kept in tumbling windows of event time, and windows past SEEN_EXPIRES are dropped by
+#: Faust's table cleanup. A repeat is looked for in the event's window and the one before it, so
+#: an id is remembered at least SEEN_WINDOW; redeliveries after a crash are recognised by the
+#: records themselves (reliability.idempotency), whatever their age.
+SEEN_WINDOW = timedelta(hours=1)
+SEEN_EXPIRES = timedelta(hours=3)
+def _not_seen() -> None:
+    return None  # a windowed lookup of a missing key answers this instead of raising
+
+
+seen_events = app.Table(
+    "seen-events", default=_not_seen, help="Event ids handled per stage", **_common
+).tumbling(SEEN_WINDOW, expires=SEEN_EXPIRES, key_index=False)

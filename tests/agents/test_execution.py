@@ -180,7 +180,7 @@ async def test_a_signal_redelivered_after_its_dedupe_mark_is_lost_is_not_placed_
     async with paper() as deliver:
         await deliver("paper.signals.validated", message)
         first = list(sent.messages)
-        seen_events.data.clear()  # as if the worker stopped before the mark reached the changelog
+        seen_events.table.data.clear()  # as if the worker stopped before the mark reached the changelog
         await deliver("paper.signals.validated", message)
 
     assert len(placed) == 1
