@@ -23,3 +23,29 @@ class TopicSender:
     async def __call__(self, topic: str, key: bytes | None, value: bytes) -> None:
         future = await self.topic(topic).send(key=key, value=value)
         await future
+
+
+async def topic_partitions(consumer, topic: str) -> list:
+    """Every partition of ``topic`` as TopicPartitions (asking the broker once if not yet known)."""
+    from aiokafka import TopicPartition
+
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic) or set()
+    return [TopicPartition(topic, p) for p in sorted(partitions)]
+
+
+async def assign_tail(consumer, topic: str, history: int) -> bool:
+    """Read every partition of ``topic`` from ``history`` messages before its end (no group).
+
+    False when the topic has no partitions yet (the caller retries).
+    """
+    tps = await topic_partitions(consumer, topic)
+    if not tps:
+        return False
+    consumer.assign(tps)
+    ends = await consumer.end_offsets(tps)
+    for tp in tps:
+        consumer.seek(tp, max(0, ends[tp] - history))
+    return True

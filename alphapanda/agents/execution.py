@@ -25,7 +25,7 @@ import logging
 from datetime import datetime
 from typing import Iterable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.partitioner import murmur2
 from faust.types import TP
 from mode import Service
@@ -38,6 +38,7 @@ from alphapanda.execution.registry import build_venue
 from alphapanda.execution.tick_watch import TickWatch, after_creation
 from alphapanda.execution.venue import Cancelled, Failed, Fill, OrderRequest, Submitted, Venue, VenueEvent
 from alphapanda.ids import derived_id
+from alphapanda.kafka_io import assign_tail
 from alphapanda.logs import describe_context, event_context
 from alphapanda.models import (
     Envelope, EventType, MarketTick, OrderFailed, OrderFilled, OrderPlaced, RiskCommand,
@@ -370,19 +371,8 @@ class TickTriggers(Service):
             await self._consumer.stop()
 
     async def _assign(self) -> bool:
-        consumer = self._consumer
-        partitions = consumer.partitions_for_topic(MARKET_TICKS)
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(MARKET_TICKS)
-        if not partitions:
-            return False
-        tps = [TopicPartition(MARKET_TICKS, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:  # fill the per-instrument history
-            consumer.seek(tp, max(0, ends[tp] - self.watch.history))
-        return True
+        # From the last ticks of each partition on: the per-instrument history the watch keeps.
+        return await assign_tail(self._consumer, MARKET_TICKS, self.watch.history)
 
     async def _read(self) -> None:
         consumer = self._consumer

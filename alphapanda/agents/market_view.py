@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from mode import Service
 
 from alphapanda.app import app, settings
+from alphapanda.kafka_io import assign_tail
 from alphapanda.market.view import MarketView
 from alphapanda.models import EventType
 from alphapanda.models.wire import PoisonMessage, decode_event
@@ -46,19 +47,7 @@ class MarketViewService(Service):
         self.add_future(self._run())
 
     async def _assign(self) -> bool:
-        consumer = self._consumer
-        partitions = consumer.partitions_for_topic(MARKET_TICKS)
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(MARKET_TICKS)
-        if not partitions:
-            return False
-        tps = [TopicPartition(MARKET_TICKS, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:
-            consumer.seek(tp, max(0, ends[tp] - WARM_UP_MESSAGES))
-        return True
+        return await assign_tail(self._consumer, MARKET_TICKS, WARM_UP_MESSAGES)
 
     async def _run(self) -> None:
         consumer = self._consumer
