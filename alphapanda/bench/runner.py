@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from alphapanda.bench.latency import ChainCollector, publish_paced, summarize
 from alphapanda.bench.relay import RELAY_IN, RELAY_OUT, relay_rate
@@ -28,6 +28,7 @@ from alphapanda.bench.ticks import TickSource, instrument_tokens
 from alphapanda.bench.worker import BenchWorker, free_port
 from alphapanda.cli.topics import ensure_topics
 from alphapanda.embedded_broker import EmbeddedBroker
+from alphapanda.kafka_io import topic_partitions
 from alphapanda.kafka_probe import is_tansu
 from alphapanda.models import Envelope, EventType, RiskCommand, new_event_id
 from alphapanda.models.wire import encode_event
@@ -86,11 +87,7 @@ async def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = await topic_partitions(consumer, topic)
         ends = await consumer.end_offsets(tps)
         return {tp.partition: offset for tp, offset in ends.items()}
     finally:
