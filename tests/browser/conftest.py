@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.pipeline import Cluster
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "chromium", "chromium-browser")
 CHROMIUM_FLAGS = [
@@ -32,13 +31,6 @@ def pytest_collection_modifyitems(items):
         if "/browser/" in str(item.fspath):
             item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.e2e)
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    c = Cluster(tmp_path).start()
-    yield c
-    c.stop()
 
 
 @pytest.fixture

@@ -44,8 +44,12 @@ def test_run_brings_the_pipeline_up_and_ctrl_c_leaves_nothing_behind(tmp_path):
         run.send_signal(signal.SIGINT)
         assert run.wait(45) == 0
     finally:
-        if run.poll() is None:
+        if run.poll() is None:  # a failed run: leave no worker or broker of ours behind either
             run.kill()
+            for pid in re.findall(r"worker started \(pid (\d+)\)", (tmp_path / "run.log").read_text()):
+                subprocess.run(["kill", "-9", pid], capture_output=True)
+            subprocess.run([sys.executable, "-m", "alphapanda", "broker", "stop"], env=env, cwd=tmp_path,
+                           capture_output=True, timeout=30)
     assert not is_listening("127.0.0.1", kafka_port), "the embedded broker is still running"
     assert not is_listening("127.0.0.1", web_port), "the worker's web server is still running"
     assert not os.path.exists(f"/proc/{worker_pid}"), "the worker process is still there"
