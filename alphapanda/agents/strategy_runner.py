@@ -32,7 +32,7 @@ from contextlib import contextmanager
 
 from faust.streams import _current_event
 
-from alphapanda import metrics
+from alphapanda import brokers, metrics
 from alphapanda.agents.common import active_brokers, event_path
 from alphapanda.app import app, settings
 from alphapanda.execution.registry import live_brokers
@@ -40,7 +40,7 @@ from alphapanda.models import EventType
 from alphapanda.models.wire import PoisonMessage, decode_event
 from alphapanda.reliability import SourceMessage
 from alphapanda.strategies.book import StrategyBook
-from alphapanda.strategies.config import load_strategies
+from alphapanda.strategies.config import StrategyConfigError, load_strategies
 from alphapanda.strategy_runner import StrategyRunner
 from alphapanda.tables import strategy_state
 from alphapanda.topics import MARKET_TICKS
@@ -52,8 +52,12 @@ log = logging.getLogger(__name__)
 ticks_topic = app.topic(MARKET_TICKS, key_serializer="raw", value_serializer="raw")
 
 # Validated at import, so a bad strategy file stops the worker at startup naming file and field.
+try:
+    _configs = load_strategies(settings.strategies_dir, known_brokers=brokers.KNOWN_BROKERS)
+except StrategyConfigError as exc:
+    raise SystemExit(f"alphapanda: invalid strategy files in {settings.strategies_dir}: {exc}") from None
 runner = StrategyRunner(
-    book=StrategyBook.from_configs(load_strategies(settings.strategies_dir)),
+    book=StrategyBook.from_configs(_configs),
     active_brokers=active_brokers,
     live_brokers=live_brokers(),
     states=strategy_state,

@@ -118,3 +118,19 @@ def test_the_simulated_feed_drives_fills_into_the_paper_portfolio(cluster, worke
     wait_for(lambda: worker.get("/api/v1/portfolios/paper/summary")[1]["positions"], message="positions")
     status, health = worker.get("/api/v1/health")
     assert health["feed"]["running"] is True and health["market"]["instruments"] > 0
+
+
+def test_a_bad_strategy_file_stops_startup_naming_the_file_and_field(tmp_path):
+    strategies = tmp_path / "strategies"
+    strategies.mkdir()
+    (strategies / "typo.yaml").write_text(
+        "id: typo\nkind: momentum\nparams: {lookback: 0, threshold: 0.001, quantity: 1}\n"
+        "instruments: [408065]\nbrokers: [paper]\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "alphapanda", "worker"], capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "STRATEGIES_DIR": str(strategies), "DATA_DIR": str(tmp_path),
+             "KAFKA_URL": "kafka://127.0.0.1:1"}, cwd=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "typo.yaml" in result.stderr and "params.lookback" in result.stderr
+    assert "Traceback" not in result.stderr
