@@ -15,6 +15,24 @@ from alphapanda.app import app, settings
 
 __all__ = ["strategy_state", "risk_state", "orders", "accounts", "positions", "fill_ids", "seen_events"]
 
+# RocksDB per table partition. Faust's defaults (64 MB write buffers, three of them, a 2 GB
+# block cache) let every partition's memtable grow by tens of MB before a flush: with 8
+# partitions and several tables a worker's memory climbed steadily under a tick soak. Our
+# records are small and hot sets fit in a few MB.
+ROCKSDB_OPTIONS = dict(
+    write_buffer_size=4 * 1024**2,
+    max_write_buffer_number=2,
+    target_file_size_base=8 * 1024**2,
+    block_cache_size=16 * 1024**2,
+    block_cache_compressed_size=4 * 1024**2,
+)
+
+
+def _table_options() -> dict:
+    # A fresh dict per table: Faust's store pops keys from the mapping it is given.
+    return dict(ROCKSDB_OPTIONS) if settings.store_url.startswith("rocksdb") else {}
+
+
 # Keys are plain strings on the wire (the same bytes as the message keys), values JSON objects.
 _common = dict(
     partitions=settings.topic_partitions,
@@ -23,24 +41,24 @@ _common = dict(
 
 #: instrument token -> {strategy_id: state}; written by the strategy runner once per batch, each
 #: entry under an event of its own partition (see agents.strategy_runner.as_current_event).
-strategy_state = app.Table("strategy-state", default=None, help="Strategy windows per instrument", **_common)
+strategy_state = app.Table("strategy-state", default=None, help="Strategy windows per instrument", **_common, options=_table_options())
 
 #: broker -> AccountRisk dict; written by the risk manager.
-risk_state = app.Table("risk-state", default=None, help="Risk limits, state and exposure per broker", **_common)
+risk_state = app.Table("risk-state", default=None, help="Risk limits, state and exposure per broker", **_common, options=_table_options())
 
 #: "broker:order_id" -> order record with lifecycle state; written by the execution lanes.
-orders = app.Table("orders", default=None, help="Orders and their lifecycle per broker", **_common)
+orders = app.Table("orders", default=None, help="Orders and their lifecycle per broker", **_common, options=_table_options())
 
 #: account -> account book (cash, fill count, daily realized PnL, keys of its positions);
 #: written by the portfolio agent (layout in alphapanda.portfolio.records).
-accounts = app.Table("accounts", default=None, help="Portfolio accounts per broker", **_common)
+accounts = app.Table("accounts", default=None, help="Portfolio accounts per broker", **_common, options=_table_options())
 
 #: "account|strategy_id|instrument_token" -> Position dict; written by the portfolio agent while
 #: it handles that account's fill, so every position lives on its account's partition.
-positions = app.Table("positions", default=None, help="Positions per broker, strategy and instrument", **_common)
+positions = app.Table("positions", default=None, help="Positions per broker, strategy and instrument", **_common, options=_table_options())
 
 #: "account|fill_id" -> event time (epoch seconds); each fill id is applied once, for all time.
-fill_ids = app.Table("fill-ids", default=None, help="Fill ids applied per account", **_common)
+fill_ids = app.Table("fill-ids", default=None, help="Fill ids applied per account", **_common, options=_table_options())
 
 #: "stage:broker:event_id" -> event time; lets each stage skip redelivered events.
 #: Bounded: kept in tumbling windows of event time, and windows past SEEN_EXPIRES are dropped by
@@ -54,5 +72,5 @@ def _not_seen() -> None:
 
 
 seen_events = app.Table(
-    "seen-events", default=_not_seen, help="Event ids handled per stage", **_common
+    "seen-events", default=_not_seen, help="Event ids handled per stage", **_common, options=_table_options()
 ).tumbling(SEEN_WINDOW, expires=SEEN_EXPIRES, key_index=False)
