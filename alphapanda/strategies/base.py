@@ -146,5 +146,32 @@ class Strategy(ABC):
     def on_tick(self, tick: MarketTick, state: dict[str, Any] | None) -> StrategyResult:
         """Signals caused by ``tick`` and the state after it."""
 
+    @abstractmethod
+    def initial_state(self) -> dict[str, Any]:
+        """The state of an instrument with no history."""
+
+    def advance(self, state: dict[str, Any] | None, ts: float, size_key: str, size: int) -> dict[str, Any] | None:
+        """The state to advance for a tick at event time ``ts``, its tick counted and time noted;
+        None for a duplicate or out-of-order tick (state untouched). A stored window of another
+        size (``state[size_key] != size``) is meaningless: it starts over."""
+        if state is None or state.get(size_key) != size:
+            state = self.initial_state()
+        elif state["last_ts"] is not None and ts <= state["last_ts"]:
+            return None
+        state["n"] += 1
+        state["last_ts"] = ts
+        return state
+
+    def signal(self, state: dict[str, Any], ts: float, side: Side, price: float,
+               confidence: float, metadata: dict[str, Any]) -> StrategyResult:
+        """One signal, unless the cooldown or the position keeps it back."""
+        params = self.params
+        if not signal_allowed(state, ts, side, params):
+            return StrategyResult([], state)
+        record_signal(state, ts, side, params.quantity)
+        intent = SignalIntent(side=side, quantity=params.quantity, price=price,
+                              confidence=confidence, metadata=metadata)
+        return StrategyResult([intent], state)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(id={self.id!r}, params={self.params!r})"

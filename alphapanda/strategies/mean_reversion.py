@@ -8,14 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from alphapanda.models import MarketTick, Side
-from alphapanda.strategies.base import (
-    SignalIntent,
-    Strategy,
-    StrategyResult,
-    TradingParams,
-    record_signal,
-    signal_allowed,
-)
+from alphapanda.strategies.base import Strategy, StrategyResult, TradingParams
 
 __all__ = ["MeanReversionParams", "MeanReversionStrategy"]
 
@@ -72,18 +65,15 @@ class MeanReversionStrategy(Strategy):
         params = self.params
         window = params.window
         ts = tick.timestamp.timestamp()
-        if state is None or state.get("window") != window:
-            state = self.initial_state()
-        elif state["last_ts"] is not None and ts <= state["last_ts"]:
+        advanced = self.advance(state, ts, "window", window)
+        if advanced is None:
             return StrategyResult([], state)  # duplicate or out of order: state untouched
-
+        state = advanced
         price = tick.last_price
-        n = state["n"]
+        n = state["n"] - 1  # ticks before this one
         buf = state["buf"]
         mean = state["mean"]
         m2 = state["m2"]
-        state["n"] = n + 1
-        state["last_ts"] = ts
 
         if n < window:  # warming up: Welford's running update
             buf.append(price)
@@ -113,14 +103,8 @@ class MeanReversionStrategy(Strategy):
             side = Side.SELL
         else:
             return StrategyResult([], state)
-        if not signal_allowed(state, ts, side, params):
-            return StrategyResult([], state)
-        record_signal(state, ts, side, params.quantity)
-        intent = SignalIntent(
-            side=side,
-            quantity=params.quantity,
-            price=price,
+        return self.signal(
+            state, ts, side, price,
             confidence=min(1.0, round(abs(z) / (2 * entry_z), 4)),
             metadata={"z": round(z, 4), "mean": round(mean, 4), "std": round(std, 6), "window": window},
         )
-        return StrategyResult([intent], state)

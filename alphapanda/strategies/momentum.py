@@ -7,14 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from alphapanda.models import MarketTick, Side
-from alphapanda.strategies.base import (
-    SignalIntent,
-    Strategy,
-    StrategyResult,
-    TradingParams,
-    record_signal,
-    signal_allowed,
-)
+from alphapanda.strategies.base import Strategy, StrategyResult, TradingParams
 
 __all__ = ["MomentumParams", "MomentumStrategy"]
 
@@ -62,17 +55,13 @@ class MomentumStrategy(Strategy):
         params = self.params
         lookback = params.lookback
         ts = tick.timestamp.timestamp()
-        # A changed lookback makes the stored window meaningless: start over.
-        if state is None or state.get("lookback") != lookback:
-            state = self.initial_state()
-        elif state["last_ts"] is not None and ts <= state["last_ts"]:
+        advanced = self.advance(state, ts, "lookback", lookback)
+        if advanced is None:
             return StrategyResult([], state)  # duplicate or out of order: state untouched
-
+        state = advanced
         price = tick.last_price
-        n = state["n"]
+        n = state["n"] - 1  # ticks before this one
         buf = state["buf"]
-        state["n"] = n + 1
-        state["last_ts"] = ts
         if n < lookback:
             buf.append(price)
             return StrategyResult([], state)
@@ -88,14 +77,8 @@ class MomentumStrategy(Strategy):
             side = Side.SELL
         else:
             return StrategyResult([], state)
-        if not signal_allowed(state, ts, side, params):
-            return StrategyResult([], state)
-        record_signal(state, ts, side, params.quantity)
-        intent = SignalIntent(
-            side=side,
-            quantity=params.quantity,
-            price=price,
+        return self.signal(
+            state, ts, side, price,
             confidence=min(1.0, round(abs(change) / (2 * threshold), 4)),
             metadata={"return": round(change, 6), "lookback": lookback, "reference_price": past},
         )
-        return StrategyResult([intent], state)
