@@ -1,0 +1,112 @@
+"""Faust's Prometheus sensors, with the per-message label lookups cached.
+
+Faust's ``PrometheusMonitor`` resolves a labelled child (``.labels(topic=...)``) for every
+message received and every stream event, and rebuilds the stream's label with a regular
+expression each time. On the tick path that was 15 to 20 us per tick, more than decoding and
+validating it. This monitor exports the same metric families under the same names and labels;
+it only remembers each labelled child the first time it is needed.
+
+The cache follows Faust's own clearing: on a rebalance Faust removes the per-topic series from
+the registry, so the remembered children are forgotten with them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.sensors.prometheus import REGISTRY, FaustMetrics, PrometheusMonitor
+from aiohttp.web import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+__all__ = ["CachedPrometheusMonitor", "setup_sensors"]
+
+
+class CachedPrometheusMonitor(PrometheusMonitor):
+    def __init__(self, metrics: FaustMetrics, **kwargs: Any) -> None:
+        super().__init__(metrics, **kwargs)
+        self._received_by_topic: dict[str, Any] = {}
+        self._offset_by_tp: dict[Any, Any] = {}
+        self._events_by_stream: dict[Any, Any] = {}
+        self._sent_by_topic: dict[str, Any] = {}
+        self._table_operations: dict[tuple[str, str], Any] = {}
+
+    def on_message_in(self, tp, offset, message) -> None:
+        # Monitor.on_message_in, inlined.
+        self.messages_received_total += 1
+        self.messages_active += 1
+        self.messages_received_by_topic[tp.topic] += 1
+        self.tp_read_offsets[tp] = offset
+        message.time_in = self.time()
+
+        metrics = self._metrics
+        metrics.messages_received.inc()
+        metrics.active_messages.inc()
+        received = self._received_by_topic.get(tp.topic)
+        if received is None:
+            received = self._received_by_topic[tp.topic] = metrics.messages_received_per_topics.labels(
+                topic=tp.topic
+            )
+        received.inc()
+        read_offset = self._offset_by_tp.get(tp)
+        if read_offset is None:
+            read_offset = self._offset_by_tp[tp] = metrics.messages_received_per_topics_partition.labels(
+                topic=tp.topic, partition=tp.partition
+            )
+        read_offset.set(offset)
+
+    def on_stream_event_in(self, tp, offset, stream, event):
+        state = super(PrometheusMonitor, self).on_stream_event_in(tp, offset, stream, event)
+        metrics = self._metrics
+        metrics.total_events.inc()
+        metrics.total_active_events.inc()
+        events = self._events_by_stream.get(stream)
+        if events is None:
+            events = self._events_by_stream[stream] = metrics.total_events_per_stream.labels(
+                stream=f"stream.{self._stream_label(stream)}.events"
+            )
+        events.inc()
+        return state
+
+    def on_send_initiated(self, producer, topic, message, keysize, valsize):
+        sent = self._sent_by_topic.get(topic)
+        if sent is None:
+            sent = self._sent_by_topic[topic] = self._metrics.topic_messages_sent.labels(topic=f"topic.{topic}")
+        sent.inc()
+        return super(PrometheusMonitor, self).on_send_initiated(producer, topic, message, keysize, valsize)
+
+    def on_table_get(self, table, key) -> None:
+        super(PrometheusMonitor, self).on_table_get(table, key)
+        self._table_operation(table, self.KEYS_RETRIEVED).inc()
+
+    def on_table_set(self, table, key, value) -> None:
+        super(PrometheusMonitor, self).on_table_set(table, key, value)
+        self._table_operation(table, self.KEYS_UPDATED).inc()
+
+    def on_table_del(self, table, key) -> None:
+        super(PrometheusMonitor, self).on_table_del(table, key)
+        self._table_operation(table, self.KEYS_DELETED).inc()
+
+    def _table_operation(self, table, operation: str):
+        key = (table.name, operation)
+        child = self._table_operations.get(key)
+        if child is None:
+            child = self._table_operations[key] = self._metrics.table_operations.labels(
+                table=f"table.{table.name}", operation=operation
+            )
+        return child
+
+    def _clear_partition_related_metrics(self) -> None:
+        super()._clear_partition_related_metrics()
+        self._received_by_topic.clear()
+        self._offset_by_tp.clear()
+        self._sent_by_topic.clear()
+
+
+def setup_sensors(app, pattern: str = "/metrics", registry=REGISTRY) -> None:
+    """Like ``faust.sensors.prometheus.setup_prometheus_sensors``, with the cached monitor."""
+    prefix = app.conf.name.replace("-", "_").replace(".", "_")
+    app.monitor = CachedPrometheusMonitor(metrics=FaustMetrics.create(registry, prefix))
+
+    @app.page(pattern)
+    async def metrics_handler(self, request) -> Response:
+        return Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}, status=200)
