@@ -8,12 +8,12 @@ from __future__ import annotations
 import logging
 
 import faust
-from faust.transport.drivers import aiokafka as aiokafka_driver
 
 from alphapanda import codec
 from alphapanda.kafka_probe import is_tansu
 from alphapanda.logs import logging_config
 from alphapanda.settings import Settings, SettingsError, get_settings
+from alphapanda.transport import TansuTransport, Transport
 
 __all__ = ["app", "settings", "create_app"]
 
@@ -27,30 +27,6 @@ TANSU_SETTINGS = dict(
     broker_session_timeout=6.0,
     broker_heartbeat_interval=1.0,
 )
-
-
-#: Tansu answers a fetch only when its wait time is up, even if records arrived meanwhile
-#: (measured: median delay about a quarter of ``fetch_max_wait_ms``, worst about half). Faust
-#: hard-codes 1500 ms, which cost ~0.4 s per hop; 10 ms keeps a hop at a few ms for the price of
-#: ~100 small fetches per second on an idle worker. Real Kafka and Redpanda return as soon as
-#: records arrive, so they keep Faust's default.
-TANSU_FETCH_MAX_WAIT_MS = 10
-
-
-class _TansuConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
-    def _create_worker_consumer(self, transport):
-        consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = TANSU_FETCH_MAX_WAIT_MS  # read when its fetcher starts
-        return consumer
-
-
-class _TansuConsumer(aiokafka_driver.Consumer):
-    def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
-        return _TansuConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-
-class _TansuTransport(aiokafka_driver.Transport):
-    Consumer = _TansuConsumer
 
 
 def faust_settings(settings: Settings, *, tansu: bool) -> dict:
@@ -87,8 +63,7 @@ def create_app(settings: Settings) -> faust.App:
     tansu = is_tansu(settings.kafka_bootstrap)
     app = faust.App("alphapanda", **faust_settings(settings, tansu=tansu))
     app.alphapanda_tansu = tansu  # type: ignore[attr-defined]
-    if tansu:
-        app.transport = _TansuTransport(app.conf.broker_consumer, app)
+    app.transport = (TansuTransport if tansu else Transport)(app.conf.broker_consumer, app)
     return app
 
 
