@@ -9,7 +9,7 @@ import logging
 
 import faust
 
-from alphapanda import codec
+from alphapanda import codec, stores
 from alphapanda.kafka_probe import is_tansu
 from alphapanda.logs import logging_config
 from alphapanda.settings import Settings, SettingsError, get_settings
@@ -59,6 +59,7 @@ def faust_settings(settings: Settings, *, tansu: bool) -> dict:
 
 def create_app(settings: Settings) -> faust.App:
     codec.register()
+    stores.register()
     (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)
     tansu = is_tansu(settings.kafka_bootstrap)
     app = faust.App("alphapanda", **faust_settings(settings, tansu=tansu))

@@ -12,25 +12,13 @@ from datetime import timedelta
 import faust
 
 from alphapanda.app import app, settings
+from alphapanda.stores import TABLE_OPTIONS
 
 __all__ = ["strategy_state", "risk_state", "orders", "accounts", "positions", "fill_ids", "seen_events"]
 
-# RocksDB per table partition. Faust's defaults (64 MB write buffers, three of them, a 2 GB
-# block cache) let every partition's memtable grow by tens of MB before a flush: with 8
-# partitions and several tables a worker's memory climbed steadily under a tick soak. Our
-# records are small and hot sets fit in a few MB.
-ROCKSDB_OPTIONS = dict(
-    write_buffer_size=4 * 1024**2,
-    max_write_buffer_number=2,
-    target_file_size_base=8 * 1024**2,
-    block_cache_size=16 * 1024**2,
-    block_cache_compressed_size=4 * 1024**2,
-)
-
-
 def _table_options() -> dict:
     # A fresh dict per table: Faust's store pops keys from the mapping it is given.
-    return dict(ROCKSDB_OPTIONS) if settings.store_url.startswith("rocksdb") else {}
+    return dict(TABLE_OPTIONS) if settings.store_url.startswith("rocksdb") else {}
 
 
 # Keys are plain strings on the wire (the same bytes as the message keys), values JSON objects.
