@@ -10,7 +10,7 @@ A lane reads, all keyed by the broker's account and so on the partition of its o
 - ``{broker}.signals.validated``: place the order (once per signal, whatever the redelivery);
 - ``{broker}.orders.updates``: the venue's own order updates (Kite websocket frames, postbacks);
 - ``{broker}.orders.triggers``: ticks its working orders wait for (venues that match on ticks),
-  fed by :class:`TickTriggers` from a group-less reader of ``market.ticks``.
+  fed by :class:`TickTriggers` from the worker's group-less tick tail.
 
 Orders table entries: ``"{broker}:{order_id}"`` -> :class:`OrderRecord`; and two indexes whose
 keys cannot collide with those (broker names never start with ``#``):
@@ -25,20 +25,19 @@ import logging
 from datetime import datetime
 from typing import Iterable
 
-from aiokafka import AIOKafkaConsumer
 from aiokafka.partitioner import murmur2
 from faust.types import TP
 from mode import Service
 
 from alphapanda.agents.common import active_brokers, event_path, sender
 from alphapanda.agents.market_view import market_view
+from alphapanda.agents.tick_tail import tick_tail
 from alphapanda.app import app, settings
 from alphapanda.execution.orders import OrderRecord, OrderState, TickStamp
 from alphapanda.execution.registry import build_venue
 from alphapanda.execution.tick_watch import TickWatch, after_creation
 from alphapanda.execution.venue import Cancelled, Failed, Fill, OrderRequest, Submitted, Venue, VenueEvent
 from alphapanda.ids import derived_id
-from alphapanda.kafka_io import assign_tail
 from alphapanda.logs import describe_context, event_context
 from alphapanda.models import (
     Envelope, EventType, MarketTick, OrderFailed, OrderFilled, OrderPlaced, RiskCommand,
@@ -47,7 +46,7 @@ from alphapanda.models import (
 from alphapanda.models.wire import InvalidEvent, PoisonMessage, decode_event, encode_event
 from alphapanda.reliability import Emit, EventPath, SourceMessage
 from alphapanda.tables import orders
-from alphapanda.topics import MARKET_TICKS, BrokerTopics, account_of
+from alphapanda.topics import BrokerTopics, account_of
 
 __all__ = [
     "SERVICE", "venues", "executions", "lanes", "tick_watch", "tick_triggers", "ExecutionLane",
@@ -318,9 +317,8 @@ class VenueLifecycle(Service):
 class TickTriggers(Service):
     """Forwards the ticks working orders wait for to their broker's trigger topic.
 
-    A group-less reader of every ``market.ticks`` partition (each worker its own, like the
-    market view): per tick it only records the raw bytes in the :class:`TickWatch` and asks it
-    who waits; it decodes and sends only ticks of instruments with working orders. One sender
+    A reader of the worker's tick tail (every ``market.ticks`` partition, like the market
+    view): per tick it only records the raw bytes in the :class:`TickWatch` and asks it who waits; it decodes and sends only ticks of instruments with working orders. One sender
     task sends in FIFO order, so the ticks an order missed (from the history) always go out
     before the live ticks that follow them. Every few seconds it re-reads the working-order
     index from the orders table: after a restart or rebalance the orders this worker owns wait
@@ -329,12 +327,10 @@ class TickTriggers(Service):
 
     SYNC_INTERVAL = 2.0
 
-    def __init__(self, watch: TickWatch, brokers: Iterable[str], bootstrap: str, **kwargs) -> None:
+    def __init__(self, watch: TickWatch, brokers: Iterable[str], **kwargs) -> None:
         super().__init__(**kwargs)
         self.watch = watch
         self.brokers = tuple(brokers)
-        self.bootstrap = bootstrap
-        self._consumer: AIOKafkaConsumer | None = None
         self._outbox: asyncio.Queue[Emit] = asyncio.Queue()
         self.forwarded = 0
 
@@ -357,48 +353,22 @@ class TickTriggers(Service):
     async def on_start(self) -> None:
         if not self.brokers:
             return
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-            auto_offset_reset="latest", fetch_max_wait_ms=20,
-        )
-        await self._consumer.start()
-        self.add_future(self._read())
         self.add_future(self._send())
         self.add_future(self._sync())
 
-    async def on_stop(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-
-    async def _assign(self) -> bool:
-        # From the last ticks of each partition on: the per-instrument history the watch keeps.
-        return await assign_tail(self._consumer, MARKET_TICKS, self.watch.history)
-
-    async def _read(self) -> None:
-        consumer = self._consumer
-        while not self.should_stop and not await self._assign():
-            await self.sleep(1.0)
+    def read(self, records) -> None:
+        """Ticks from the tick tail: forward those a working order waits for."""
         observe = self.watch.observe
-        while not self.should_stop:
-            try:
-                batches = await consumer.getmany(timeout_ms=200, max_records=5000)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # best effort, like the market view: never stop the worker
-                log.warning("tick triggers: fetch failed: %r", exc)
-                await self.sleep(1.0)
+        for record in records:
+            brokers = observe(record.key, record.value)
+            if not brokers:
                 continue
-            for records in batches.values():
-                for record in records:
-                    brokers = observe(record.key, record.value)
-                    if not brokers:
-                        continue
-                    try:
-                        tick = decode_event(record.value, EventType.MARKET_TICK)
-                    except PoisonMessage:
-                        continue  # the strategy runner dead-letters it
-                    for broker in brokers:
-                        self.forward(broker, [tick])
+            try:
+                tick = decode_event(record.value, EventType.MARKET_TICK)
+            except PoisonMessage:
+                continue  # the strategy runner dead-letters it
+            for broker in brokers:
+                self.forward(broker, [tick])
 
     async def _send(self) -> None:
         while not self.should_stop:
@@ -452,8 +422,9 @@ def _owns_account(broker: str) -> bool:
 
 
 app.service(VenueLifecycle())
-tick_triggers = app.service(TickTriggers(
-    tick_watch, [b for b in active_brokers if venues[b].matches_on_ticks], settings.kafka_bootstrap))
+tick_triggers = app.service(TickTriggers(tick_watch, [b for b in active_brokers if venues[b].matches_on_ticks]))
+if tick_triggers.brokers:
+    tick_tail.add_reader("tick triggers", tick_triggers.read, history=tick_watch.history)
 executions: dict[str, ExecutionLane] = {
     broker: ExecutionLane(broker, venues[broker], tick_triggers) for broker in active_brokers}
 lanes = {broker: lane_agent(lane) for broker, lane in executions.items()}

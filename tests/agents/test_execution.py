@@ -133,7 +133,7 @@ _test_lanes: dict[str, tuple[ExecutionLane, object]] = {}
 
 def lane_for(name: str, broker: str, venue: Venue) -> tuple[ExecutionLane, object]:
     if name not in _test_lanes:
-        lane = ExecutionLane(broker, venue, TickTriggers(TickWatch(), [broker], "127.0.0.1:1"))
+        lane = ExecutionLane(broker, venue, TickTriggers(TickWatch(), [broker]))
         _test_lanes[name] = (lane, lane_agent(lane, name=f"execution.test.{name}"))
     lane, agent = _test_lanes[name]
     lane.venue = venue

@@ -1,0 +1,90 @@
+"""Every worker's one group-less reader of all of ``market.ticks``.
+
+Ticks are partitioned by instrument across workers, but two things in every worker need the
+newest ticks of *every* instrument: the market view (marks for paper fills and unrealized PnL)
+and the execution tick triggers (ticks that working paper orders wait for). One plain consumer
+without a group reads every partition from a little before its end and hands each fetched batch
+to both, so each tick is fetched once per worker rather than once per reader: on the embedded
+broker every fetch of a partition costs in proportion to what the partition holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable, Iterable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from mode import Service
+
+from alphapanda.app import app, settings
+from alphapanda.kafka_io import assign_tail
+from alphapanda.topics import MARKET_TICKS
+
+__all__ = ["TickTail", "Reader", "tick_tail"]
+
+log = logging.getLogger(__name__)
+
+#: Called with each fetched batch of records, in partition order; must not block.
+Reader = Callable[[Iterable[ConsumerRecord]], None]
+
+
+class TickTail(Service):
+    """Reads every partition of ``market.ticks`` and hands the records to its readers.
+
+    Each reader says how many messages per partition it wants re-read at start (its warm-up);
+    the tail starts at the largest. A reader's exception is logged and never stops the others:
+    these views are best effort, the pipeline proper reads ticks through its Faust stream.
+    """
+
+    def __init__(self, bootstrap: str, *, fetch_max_wait_ms: int = 20, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.bootstrap = bootstrap
+        self.fetch_max_wait_ms = fetch_max_wait_ms
+        self._readers: list[tuple[str, Reader]] = []
+        self._history = 0
+        self._consumer: AIOKafkaConsumer | None = None
+
+    def add_reader(self, name: str, reader: Reader, *, history: int) -> None:
+        self._readers.append((name, reader))
+        self._history = max(self._history, history)
+
+    async def on_start(self) -> None:
+        if not self._readers:
+            return
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+            auto_offset_reset="latest", fetch_max_wait_ms=self.fetch_max_wait_ms,
+        )
+        await self._consumer.start()
+        self.add_future(self._run())
+
+    async def on_stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _run(self) -> None:
+        consumer = self._consumer
+        while not self.should_stop and not await assign_tail(consumer, MARKET_TICKS, self._history):
+            await self.sleep(1.0)
+        while not self.should_stop:
+            try:
+                batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # best effort: never stop the worker
+                log.warning("tick tail: fetch failed: %r", exc)
+                await self.sleep(1.0)
+                continue
+            for records in batches.values():
+                self.deliver(records)
+
+    def deliver(self, records: list[ConsumerRecord]) -> None:
+        for name, reader in self._readers:
+            try:
+                reader(records)
+            except Exception:
+                log.exception("tick tail: reader %s failed on a batch of %d ticks", name, len(records))
+
+
+tick_tail = app.service(TickTail(settings.kafka_bootstrap))
