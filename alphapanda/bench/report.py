@@ -33,6 +33,12 @@ def format_table(result: dict) -> str:
         f"  worker RSS         start {rss['start']} MB, after drain {rss['after_drain']} MB, "
         f"end {rss['end']} MB (paced phase {rss['paced_growth']:+} MB)"
     )
+    fetch = result.get("broker_tail_fetch_ms") or {}
+    if fetch.get("before_paced") is not None:
+        lines.append(
+            f"  broker tail fetch  {fetch['before_paced']} ms before the paced phase, {fetch['after_paced']} ms after "
+            "(the longest market.ticks partition)"
+        )
     if len(result["rss_series"]) > 2:
         samples = ", ".join(f"{s['t']:.0f}s {sum(v or 0 for v in s['rss_mb']):.1f}" for s in result["rss_series"])
         lines.append(f"  RSS over time      {samples}")

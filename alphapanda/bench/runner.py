@@ -21,6 +21,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from alphapanda.bench.broker_probe import tail_fetch_ms
 from alphapanda.bench.latency import ChainCollector, publish_paced, summarize
 from alphapanda.bench.relay import RELAY_IN, RELAY_OUT, relay_rate
 from alphapanda.bench.strategies import write_strategies
@@ -230,6 +231,7 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
             if not series or elapsed - series[-1]["t"] >= config.rss_every:
                 series.append({"t": round(elapsed, 1), "rss_mb": [_mb(w.rss_mb()) for w in workers]})
 
+        fetch_before = await tail_fetch_ms(bootstrap, MARKET_TICKS)
         say(f"paced: {config.rate:,.0f} ticks/s for {config.seconds:,.0f} s")
         sample(0.0)
         paced_source = TickSource(tokens, signal_every=config.signal_every, seed=11)
@@ -246,6 +248,7 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
         except TimeoutError:
             say(f"only {collector.count('fill')} of {paced.signalling} fills arrived")
         await collector.stop()
+        fetch_after = await tail_fetch_ms(bootstrap, MARKET_TICKS)
         sample(time.monotonic() - paced_started)
         rss_end = [w.rss_mb() for w in workers]
 
@@ -266,6 +269,7 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
                 "paced_growth": _mb((total(rss_end) or 0) - (total(rss_after_drain) or 0)),
             },
             "rss_series": series,
+            "broker_tail_fetch_ms": {"before_paced": fetch_before, "after_paced": fetch_after},
             "drain": {"ticks": drain["ticks"], "seconds": round(drain["seconds"], 3)},
             "config": {**asdict(config), "kafka_url": kafka_url, "tansu_workarounds": tansu},
         }

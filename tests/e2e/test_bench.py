@@ -25,4 +25,6 @@ def test_a_small_bench_run_reports_every_figure_of_the_contract(tmp_path):
     assert 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p95"] <= report["latency_ms"]["p99"]
     assert report["fills"]["expected"] > 0 and report["fills"]["received"] == report["fills"]["expected"]
     assert report["rss_mb"]["start"] > 0 and report["rss_mb"]["end"] > 0
+    fetch = report["broker_tail_fetch_ms"]
+    assert 0 < fetch["before_paced"] < 5000 and 0 < fetch["after_paced"] < 5000
     assert time.monotonic() - started < 60
