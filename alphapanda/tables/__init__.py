@@ -7,6 +7,7 @@ by instrument token and co-partitioned with ``market.ticks``.
 
 from __future__ import annotations
 
+import heapq
 from datetime import timedelta
 
 import faust
@@ -49,16 +50,44 @@ positions = app.Table("positions", default=None, help="Positions per broker, str
 fill_ids = app.Table("fill-ids", default=None, help="Fill ids applied per account", **_common, options=_table_options())
 
 #: "stage:broker:event_id" -> event time; lets each stage skip redelivered events.
-#: Bounded: kept in tumbling windows of event time, and windows past SEEN_EXPIRES are dropped by
-#: Faust's table cleanup. A repeat is looked for in the event's window and the one before it, so
-#: an id is remembered at least SEEN_WINDOW; redeliveries after a crash are recognised by the
-#: records themselves (reliability.idempotency), whatever their age.
-SEEN_WINDOW = timedelta(hours=1)
-SEEN_EXPIRES = timedelta(hours=3)
+#: Bounded: kept in tumbling windows of event time, and windows past SEEN_EXPIRES (by the wall
+#: clock) are dropped by Faust's table cleanup. A repeat is looked for in the event's window and
+#: the one before it, so an id is remembered at least SEEN_WINDOW: Kafka redelivers only what was
+#: not committed (seconds) and a retried produce repeats within seconds. Older repeats (a topic
+#: replayed by hand) are recognised by the records themselves (reliability.idempotency, the
+#: orders and fill-ids tables), whatever their age. Each mark also costs memory until its window
+#: expires (the key in Faust's expiry index), so the horizon is kept short.
+SEEN_WINDOW = timedelta(minutes=5)
+SEEN_EXPIRES = timedelta(minutes=15)
+
+
 def _not_seen() -> None:
     return None  # a windowed lookup of a missing key answers this instead of raising
 
 
-seen_events = app.Table(
-    "seen-events", default=_not_seen, help="Event ids handled per stage", **_common, options=_table_options()
-).tumbling(SEEN_WINDOW, expires=SEEN_EXPIRES, key_index=False)
+class _ExpiringTable(app.conf.Table):
+    """A windowed table whose expiry index holds each window's end once, not once per write.
+
+    Faust pushes the window's end onto a per-partition heap for every key written, so the heap
+    grew by one float per seen-event mark until the window expired. Pushing it only for a
+    window's first key expires exactly the same keys (they are found by window, not by heap
+    entry).
+    """
+
+    def _maybe_set_key_ttl(self, key, partition: int) -> None:
+        if not self._should_expire_keys():
+            return
+        _, (_, range_end) = key
+        window_keys = self._partition_timestamp_keys.get((partition, range_end))
+        if window_keys is None:
+            window_keys = self._partition_timestamp_keys[(partition, range_end)] = set()
+            heapq.heappush(self._partition_timestamps[partition], range_end)
+        if range_end > self._partition_latest_timestamp[partition]:
+            self._partition_latest_timestamp[partition] = range_end
+        window_keys.add(key)
+
+
+seen_events = app.tables.add(_ExpiringTable(
+    app, name="seen-events", default=_not_seen, beacon=app.tables.beacon,
+    help="Event ids handled per stage", **_common, options=_table_options(),
+)).tumbling(SEEN_WINDOW, expires=SEEN_EXPIRES, key_index=False)
