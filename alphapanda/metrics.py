@@ -14,6 +14,7 @@ __all__ = [
     "RISK_DECISIONS",
     "FEED_RUNNING",
     "CONSUMER_LAG",
+    "ROCKSDB_MEMORY",
 ]
 
 DLQ_MESSAGES = Counter(
@@ -44,3 +45,7 @@ CONSUMER_LAG = Gauge(
     "trading_consumer_lag_messages", "Messages not yet read on this worker's partitions of a topic", ["topic"]
 )
 FEED_RUNNING = Gauge("trading_market_feed_running", "1 while this worker publishes the market feed", ["feed"])
+ROCKSDB_MEMORY = Gauge(
+    "trading_rocksdb_memory_bytes", "RocksDB memory of this worker (all tables), within alphapanda.stores' budget",
+    ["part"],
+)

@@ -17,7 +17,9 @@ import rocksdict
 from faust.stores import STORES
 from faust.stores import rocksdb as faust_rocksdb
 
-__all__ = ["Store", "SharedMemoryOptions", "MEMORY_BUDGET", "MEMTABLE_BUDGET", "TABLE_OPTIONS", "register"]
+__all__ = [
+    "Store", "SharedMemoryOptions", "MEMORY_BUDGET", "MEMTABLE_BUDGET", "TABLE_OPTIONS", "register", "memory_usage",
+]
 
 #: Block cache plus memtables of every table partition in one worker.
 MEMORY_BUDGET = 48 * 1024**2
@@ -42,6 +44,14 @@ def _shared_memory() -> tuple[rocksdict.Cache, rocksdict.WriteBufferManager]:
         manager = rocksdict.WriteBufferManager.new_write_buffer_manager_with_cache(MEMTABLE_BUDGET, False, cache)
         _shared = (cache, manager)
     return _shared
+
+
+def memory_usage() -> dict[str, int]:
+    """Bytes in use: the shared block cache (memtables included) and the memtables' part of it."""
+    if _shared is None:
+        return {}
+    cache, manager = _shared
+    return {"block_cache": cache.get_usage(), "memtables": manager.get_usage()}
 
 
 class SharedMemoryOptions(faust_rocksdb.RocksDBOptions):

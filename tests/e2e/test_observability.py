@@ -30,7 +30,15 @@ def test_metrics_count_events_dead_letters_latency_and_lag_per_stage_and_broker(
     assert sample(text, "trading_last_event_timestamp_seconds", stage="execution", broker="paper") > 0
     assert sample(text, "trading_risk_decisions_total", broker="paper", decision="validated") >= 1
     wait_for(lambda: "trading_consumer_lag_messages{" in metrics_text(worker), timeout=20, message="lag gauge")
-    assert "faust_" in text or "messages_received" in text  # Faust's own sensors
+    text = metrics_text(worker)
+    # Faust's own sensors, under the app's name, with per-topic series.
+    assert sample(text, "alphapanda_messages_received_per_topic_total", topic="paper.signals.raw") >= 2
+    # RocksDB memory (refreshed every 5 s), inside the worker's budget (alphapanda.stores).
+    wait_for(lambda: (sample(metrics_text(worker), "trading_rocksdb_memory_bytes", part="memtables") or 0) > 0,
+             timeout=20, message="RocksDB memtables in use")
+    text = metrics_text(worker)
+    cache = sample(text, "trading_rocksdb_memory_bytes", part="block_cache")
+    assert 0 < sample(text, "trading_rocksdb_memory_bytes", part="memtables") <= cache <= 48 * 1024**2
 
 
 def test_health_reports_feed_market_and_each_brokers_venue_lag_and_last_events(cluster, workers):
