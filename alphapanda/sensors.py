@@ -14,9 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from faust.sensors.prometheus import REGISTRY, FaustMetrics, PrometheusMonitor
-from aiohttp.web import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor, setup_prometheus_sensors
 
 __all__ = ["CachedPrometheusMonitor", "setup_sensors"]
 
@@ -31,13 +29,7 @@ class CachedPrometheusMonitor(PrometheusMonitor):
         self._table_operations: dict[tuple[str, str], Any] = {}
 
     def on_message_in(self, tp, offset, message) -> None:
-        # Monitor.on_message_in, inlined.
-        self.messages_received_total += 1
-        self.messages_active += 1
-        self.messages_received_by_topic[tp.topic] += 1
-        self.tp_read_offsets[tp] = offset
-        message.time_in = self.time()
-
+        super(PrometheusMonitor, self).on_message_in(tp, offset, message)  # Monitor's bookkeeping
         metrics = self._metrics
         metrics.messages_received.inc()
         metrics.active_messages.inc()
@@ -102,11 +94,7 @@ class CachedPrometheusMonitor(PrometheusMonitor):
         self._sent_by_topic.clear()
 
 
-def setup_sensors(app, pattern: str = "/metrics", registry=REGISTRY) -> None:
-    """Like ``faust.sensors.prometheus.setup_prometheus_sensors``, with the cached monitor."""
-    prefix = app.conf.name.replace("-", "_").replace(".", "_")
-    app.monitor = CachedPrometheusMonitor(metrics=FaustMetrics.create(registry, prefix))
-
-    @app.page(pattern)
-    async def metrics_handler(self, request) -> Response:
-        return Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}, status=200)
+def setup_sensors(app, pattern: str = "/metrics") -> None:
+    """Faust's ``setup_prometheus_sensors`` (metrics and page), then the cached monitor on its metrics."""
+    setup_prometheus_sensors(app, pattern=pattern)
+    app.monitor = CachedPrometheusMonitor(metrics=app.monitor._metrics)

@@ -318,7 +318,8 @@ class TickTriggers(Service):
     """Forwards the ticks working orders wait for to their broker's trigger topic.
 
     A reader of the worker's tick tail (every ``market.ticks`` partition, like the market
-    view): per tick it only records the raw bytes in the :class:`TickWatch` and asks it who waits; it decodes and sends only ticks of instruments with working orders. One sender
+    view): per tick it only records the raw bytes in the :class:`TickWatch` and asks it who
+    waits; it decodes and sends only ticks of instruments with working orders. One sender
     task sends in FIFO order, so the ticks an order missed (from the history) always go out
     before the live ticks that follow them. Every few seconds it re-reads the working-order
     index from the orders table: after a restart or rebalance the orders this worker owns wait

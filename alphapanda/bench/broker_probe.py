@@ -39,4 +39,3 @@ async def tail_fetch_ms(bootstrap: str, topic: str, *, samples: int = 5) -> floa
         return round(statistics.median(timings), 1)
     finally:
         await consumer.stop()
-

@@ -17,37 +17,36 @@ from alphapanda.stores import TABLE_OPTIONS
 
 __all__ = ["strategy_state", "risk_state", "orders", "accounts", "positions", "fill_ids", "seen_events"]
 
-def _table_options() -> dict:
-    # A fresh dict per table: Faust's store pops keys from the mapping it is given.
-    return dict(TABLE_OPTIONS) if settings.store_url.startswith("rocksdb") else {}
-
-
 # Keys are plain strings on the wire (the same bytes as the message keys), values JSON objects.
-_common = dict(
-    partitions=settings.topic_partitions,
-    schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"),
-)
+_SCHEMA = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
+
+
+def _common() -> dict:
+    """What every table is created with; the RocksDB options are a fresh dict each time, because
+    Faust's store pops keys from the mapping it is given."""
+    options = dict(TABLE_OPTIONS) if settings.store_url.startswith("rocksdb") else {}
+    return dict(partitions=settings.topic_partitions, schema=_SCHEMA, options=options)
 
 #: instrument token -> {strategy_id: state}; written by the strategy runner once per batch, each
 #: entry under an event of its own partition (see agents.strategy_runner.as_current_event).
-strategy_state = app.Table("strategy-state", default=None, help="Strategy windows per instrument", **_common, options=_table_options())
+strategy_state = app.Table("strategy-state", default=None, help="Strategy windows per instrument", **_common())
 
 #: broker -> AccountRisk dict; written by the risk manager.
-risk_state = app.Table("risk-state", default=None, help="Risk limits, state and exposure per broker", **_common, options=_table_options())
+risk_state = app.Table("risk-state", default=None, help="Risk limits, state and exposure per broker", **_common())
 
 #: "broker:order_id" -> order record with lifecycle state; written by the execution lanes.
-orders = app.Table("orders", default=None, help="Orders and their lifecycle per broker", **_common, options=_table_options())
+orders = app.Table("orders", default=None, help="Orders and their lifecycle per broker", **_common())
 
 #: account -> account book (cash, fill count, daily realized PnL, keys of its positions);
 #: written by the portfolio agent (layout in alphapanda.portfolio.records).
-accounts = app.Table("accounts", default=None, help="Portfolio accounts per broker", **_common, options=_table_options())
+accounts = app.Table("accounts", default=None, help="Portfolio accounts per broker", **_common())
 
 #: "account|strategy_id|instrument_token" -> Position dict; written by the portfolio agent while
 #: it handles that account's fill, so every position lives on its account's partition.
-positions = app.Table("positions", default=None, help="Positions per broker, strategy and instrument", **_common, options=_table_options())
+positions = app.Table("positions", default=None, help="Positions per broker, strategy and instrument", **_common())
 
 #: "account|fill_id" -> event time (epoch seconds); each fill id is applied once, for all time.
-fill_ids = app.Table("fill-ids", default=None, help="Fill ids applied per account", **_common, options=_table_options())
+fill_ids = app.Table("fill-ids", default=None, help="Fill ids applied per account", **_common())
 
 #: "stage:broker:event_id" -> event time; lets each stage skip redelivered events.
 #: Bounded: kept in tumbling windows of event time, and windows past SEEN_EXPIRES (by the wall
@@ -89,5 +88,5 @@ class _ExpiringTable(app.conf.Table):
 
 seen_events = app.tables.add(_ExpiringTable(
     app, name="seen-events", default=_not_seen, beacon=app.tables.beacon,
-    help="Event ids handled per stage", **_common, options=_table_options(),
+    help="Event ids handled per stage", **_common(),
 )).tumbling(SEEN_WINDOW, expires=SEEN_EXPIRES, key_index=False)
