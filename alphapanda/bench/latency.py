@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from alphapanda.bench.ticks import TickSource
 from alphapanda.topics import MARKET_TICKS
 
-__all__ = ["percentile", "summarize", "ChainCollector", "PacedRun", "publish_paced"]
+__all__ = ["percentile", "summarize", "over_time", "ChainCollector", "PacedRun", "publish_paced"]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -43,6 +43,22 @@ def summarize(values: list[float]) -> dict[str, float]:
     }
 
 
+def over_time(samples: list[tuple[float, float]], origin: float, window: float) -> list[dict]:
+    """Latency percentiles per ``window`` seconds of send time, from ``(sent_at, ms)`` samples.
+
+    Shows whether latency holds over a run or grows with it (on the embedded broker it grows
+    with the record batches a partition holds). ``t`` is the window's start after ``origin``.
+    """
+    windows: dict[int, list[float]] = {}
+    for sent, ms in samples:
+        windows.setdefault(max(0, int((sent - origin) // window)), []).append(ms)
+    return [
+        {"t": round(index * window, 1), "n": len(values),
+         "p50": round(percentile(values, 50), 3), "p99": round(percentile(values, 99), 3)}
+        for index, values in sorted(windows.items())
+    ]
+
+
 @dataclass
 class ChainCollector:
     """Arrival times of chain events on ``topics`` (stage name -> topic), joined to sent ticks."""
@@ -51,12 +67,15 @@ class ChainCollector:
     topics: dict[str, str]
     sent_at: dict[str, float] = field(default_factory=dict)
     latencies_ms: dict[str, list[float]] = field(default_factory=dict)
+    #: (send time, latency in ms) per stage, for latency over time.
+    samples: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     _consumer: AIOKafkaConsumer | None = None
     _task: asyncio.Task | None = None
 
     async def start(self) -> None:
         """Start reading at the current end of every topic (only new events count)."""
         self.latencies_ms = {stage: [] for stage in self.topics}
+        self.samples = {stage: [] for stage in self.topics}
         self._stage_of = {topic: stage for stage, topic in self.topics.items()}
         consumer = self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=5,
@@ -85,7 +104,9 @@ class ChainCollector:
                 for record in records:
                     sent = self.sent_at.get(json.loads(record.value).get("correlation_id"))
                     if sent is not None:
-                        self.latencies_ms[stage].append((arrived - sent) * 1000)
+                        ms = (arrived - sent) * 1000
+                        self.latencies_ms[stage].append(ms)
+                        self.samples[stage].append((sent, ms))
 
     def count(self, stage: str) -> int:
         return len(self.latencies_ms[stage])
@@ -106,22 +127,23 @@ class PacedRun:
     sent: int
     signalling: int
     seconds: float
+    started: float  # perf_counter() at the first tick
 
 
 async def publish_paced(
     bootstrap: str, source: TickSource, *, rate: float, seconds: float, sent_at: dict[str, float],
-    every_second: Callable[[float], None] | None = None, topic: str = MARKET_TICKS,
+    every_second: Callable[[float], None] | None = None, topic: str = MARKET_TICKS, linger_ms: float = 5.0,
 ) -> PacedRun:
     """Publish ``rate`` ticks/s for ``seconds``, each stamped with the wall clock when made.
 
     The send time of each signalling tick goes into ``sent_at``; ``every_second`` is called
     with the elapsed seconds about once a second (for memory samples).
     """
-    # Batched like the app's own TickPublisher (linger 5 ms): on the embedded broker fetches
-    # get slower with every record batch a partition holds, so one batch per tick would
+    # Batched like the app's own TickPublisher (linger 5 ms by default): on the embedded broker
+    # fetches get slower with every record batch a partition holds, so one batch per tick would
     # measure the broker's log rather than the pipeline.
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=5, acks=1, enable_idempotence=False,
+        bootstrap_servers=bootstrap, linger_ms=linger_ms, acks=1, enable_idempotence=False,
     )
     await producer.start()
     sent = signalling = 0
@@ -145,6 +167,6 @@ async def publish_paced(
                 next_report += 1.0
             await asyncio.sleep(max(0.0, (sent / rate) - (time.perf_counter() - started)))
         await producer.flush()
-        return PacedRun(sent, signalling, time.perf_counter() - started)
+        return PacedRun(sent, signalling, time.perf_counter() - started, started)
     finally:
         await producer.stop()

@@ -39,6 +39,9 @@ def format_table(result: dict) -> str:
             f"  broker tail fetch  {fetch['before_paced']} ms before the paced phase, {fetch['after_paced']} ms after "
             "(the longest market.ticks partition)"
         )
+    if len(result.get("latency_series") or []) > 1:
+        windows = ", ".join(f"{w['t']:.0f}s {w['p50']:.0f}/{w['p99']:.0f}" for w in result["latency_series"])
+        lines.append(f"  tick -> fill p50/p99 ms by send time: {windows}")
     if len(result["rss_series"]) > 2:
         samples = ", ".join(f"{s['t']:.0f}s {sum(v or 0 for v in s['rss_mb']):.1f}" for s in result["rss_series"])
         lines.append(f"  RSS over time      {samples}")

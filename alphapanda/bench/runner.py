@@ -22,7 +22,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from alphapanda.bench.broker_probe import tail_fetch_ms
-from alphapanda.bench.latency import ChainCollector, publish_paced, summarize
+from alphapanda.bench.latency import ChainCollector, over_time, publish_paced, summarize
 from alphapanda.bench.relay import RELAY_IN, RELAY_OUT, relay_rate
 from alphapanda.bench.strategies import write_strategies
 from alphapanda.bench.ticks import TickSource, instrument_tokens
@@ -59,6 +59,8 @@ class BenchConfig:
     workers / partitions: worker processes; partitions of every topic.
     kafka_url: an existing cluster, or None for a fresh embedded broker on a free port.
     rss_every: seconds between memory samples in the paced phase.
+    tick_batch_ms: how long the paced publisher gathers ticks into one batch (its linger), like a
+        feed that delivers packets; longer means fewer record batches on the broker.
     """
 
     ticks: int = 100_000
@@ -72,6 +74,7 @@ class BenchConfig:
     kafka_url: str | None = None
     rss_every: float = 5.0
     keep: bool = False
+    tick_batch_ms: float = 5.0
 
 
 @dataclass
@@ -237,7 +240,7 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
         paced_source = TickSource(tokens, signal_every=config.signal_every, seed=11)
         paced = await publish_paced(
             bootstrap, paced_source, rate=config.rate, seconds=config.seconds,
-            sent_at=collector.sent_at, every_second=sample,
+            sent_at=collector.sent_at, every_second=sample, linger_ms=config.tick_batch_ms,
         )
 
         async def fills_in():
@@ -261,6 +264,7 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
             "ratio": round(drain["ticks_per_second"] / relay_tps, 3),
             "latency_ms": {k: v for k, v in summarize(fills).items()},
             "latency_breakdown_ms": {stage: summarize(v) for stage, v in collector.latencies_ms.items()},
+            "latency_series": over_time(collector.samples["fill"], paced.started, config.rss_every),
             "rate": config.rate,
             "achieved_rate": round(paced.sent / paced.seconds, 1),
             "fills": {"expected": paced.signalling, "received": len(fills)},

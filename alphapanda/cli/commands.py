@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -82,13 +85,15 @@ async def run(self, worker_args: tuple[str, ...]) -> None:
     option("--workers", type=int, default=1, show_default=True, help="Worker processes."),
     option("--partitions", type=int, default=8, show_default=True, help="Partitions of every topic."),
     option("--rss-every", type=float, default=None, help="Seconds between memory samples (default 5, soak 30)."),
+    option("--tick-batch-ms", type=click.FloatRange(min=0), default=5.0, show_default=True,
+           help="Paced ticks are gathered this long per record batch (the publisher's linger)."),
     option("--kafka-url", default=None, help="Use this cluster instead of a fresh embedded broker."),
     option("--keep", is_flag=True, help="Keep the temporary data dir (worker logs) for inspection."),
 )
 async def bench(
     self, as_json: bool, ticks: int, instruments: int, strategies: int, rate: float, duration_seconds: float,
     soak_minutes: float | None, signal_every: int, workers: int, partitions: int, rss_every: float | None,
-    kafka_url: str | None, keep: bool,
+    tick_batch_ms: float, kafka_url: str | None, keep: bool,
 ) -> None:
     """Benchmark the pipeline: ticks/s through the strategies, tick->fill latency, worker memory."""
     import json
@@ -99,10 +104,40 @@ async def bench(
         ticks=ticks, instruments=instruments, strategies=strategies, rate=rate,
         seconds=soak_minutes * 60 if soak_minutes else duration_seconds, signal_every=signal_every,
         workers=workers, partitions=partitions, kafka_url=kafka_url,
-        rss_every=rss_every or (30.0 if soak_minutes else 5.0), keep=keep,
+        rss_every=rss_every or (30.0 if soak_minutes else 5.0), keep=keep, tick_batch_ms=tick_batch_ms,
     )
-    result = await run_bench(config)
+    try:
+        with _cancelled_by_sigterm() as terminated:
+            result = await run_bench(config)
+    except asyncio.CancelledError:
+        if not terminated.is_set():
+            raise
+        # run_bench's cleanup has run: its workers and broker are stopped.
+        print("bench stopped by SIGTERM; its workers and broker are stopped", file=sys.stderr, flush=True)
+        sys.exit(128 + signal.SIGTERM)
     print(json.dumps(result) if as_json else format_table(result), flush=True)
+
+
+@contextlib.contextmanager
+def _cancelled_by_sigterm():
+    """SIGTERM cancels the current task, so its ``finally`` blocks stop what it started.
+
+    Without this, SIGTERM ends the process at once and leaves child workers and a broker behind.
+    Yields an event that is set when the cancellation came from SIGTERM.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    terminated = asyncio.Event()
+
+    def on_sigterm() -> None:
+        terminated.set()
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    try:
+        yield terminated
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 
