@@ -59,7 +59,7 @@ def faust_settings(settings: Settings, *, tansu: bool) -> dict:
 
 def create_app(settings: Settings) -> faust.App:
     codec.register()
-    stores.register()
+    stores.register(settings.store_memory_mb)
     (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)
     tansu = is_tansu(settings.kafka_bootstrap)
     app = faust.App("alphapanda", **faust_settings(settings, tansu=tansu))

@@ -4,9 +4,9 @@ Faust opens one RocksDB database per table partition, each with its own block ca
 memtables: with 7 tables and 8 partitions that is 56 databases whose memory grows independently
 until each memtable fills (a worker's RSS climbed for the whole of a 10-minute tick soak). Here
 every database shares one block cache, and a write-buffer manager charges all memtables to that
-cache, so RocksDB's memory in a worker stays under :data:`MEMORY_BUDGET` however many tables,
-partitions and writes there are. Memtables past their share are flushed to disk early, which
-costs nothing that matters for records this small.
+cache, so RocksDB's memory in a worker stays under its budget (``STORE_MEMORY_MB``) however many
+tables, partitions and writes there are. Memtables past their share (a third) are flushed to disk
+early, which costs nothing that matters for records this small.
 
 ``STORE_URL=rocksdb://`` selects this store once :func:`register` ran (the app does it first).
 """
@@ -18,13 +18,13 @@ from faust.stores import STORES
 from faust.stores import rocksdb as faust_rocksdb
 
 __all__ = [
-    "Store", "SharedMemoryOptions", "MEMORY_BUDGET", "MEMTABLE_BUDGET", "TABLE_OPTIONS", "register", "memory_usage",
+    "Store", "SharedMemoryOptions", "DEFAULT_MEMORY_MB", "TABLE_OPTIONS", "register", "memory_budget",
+    "memtable_budget", "memory_usage",
 ]
 
-#: Block cache plus memtables of every table partition in one worker.
-MEMORY_BUDGET = 48 * 1024**2
-#: The memtables' part of :data:`MEMORY_BUDGET` (flushes start when they reach it).
-MEMTABLE_BUDGET = 16 * 1024**2
+#: Block cache plus memtables of every table partition in one worker, unless configured.
+DEFAULT_MEMORY_MB = 48
+_MB = 1024**2
 
 #: Per database (table partition). Small memtables: our records are small, and each memtable that
 #: takes a write holds at least one arena block (an eighth of this size).
@@ -35,13 +35,24 @@ TABLE_OPTIONS = dict(
 )
 
 _shared: tuple[rocksdict.Cache, rocksdict.WriteBufferManager] | None = None
+_budget = DEFAULT_MEMORY_MB * _MB
+
+
+def memory_budget() -> int:
+    """Bytes for the block cache and memtables of every table partition in this worker."""
+    return _budget
+
+
+def memtable_budget() -> int:
+    """The memtables' part of :func:`memory_budget` (flushes start when they reach it)."""
+    return _budget // 3
 
 
 def _shared_memory() -> tuple[rocksdict.Cache, rocksdict.WriteBufferManager]:
     global _shared
     if _shared is None:
-        cache = rocksdict.Cache(MEMORY_BUDGET)
-        manager = rocksdict.WriteBufferManager.new_write_buffer_manager_with_cache(MEMTABLE_BUDGET, False, cache)
+        cache = rocksdict.Cache(memory_budget())
+        manager = rocksdict.WriteBufferManager.new_write_buffer_manager_with_cache(memtable_budget(), False, cache)
         _shared = (cache, manager)
     return _shared
 
@@ -81,6 +92,12 @@ class Store(faust_rocksdb.Store):
             self.rocksdb_options = SharedMemoryOptions(**self.options, use_rocksdict=True)
 
 
-def register() -> None:
-    """Make ``rocksdb://`` open :class:`Store` in this process."""
+def register(memory_mb: int = DEFAULT_MEMORY_MB) -> None:
+    """Make ``rocksdb://`` open :class:`Store` in this process, within ``memory_mb`` of RocksDB memory."""
+    global _budget
     STORES.aliases["rocksdb"] = f"{__name__}:Store"
+    _budget = memory_mb * _MB
+    if _shared is not None:  # already open: resize in place
+        cache, manager = _shared
+        cache.set_capacity(memory_budget())
+        manager.set_buffer_size(memtable_budget())

@@ -13,7 +13,7 @@ def clean_env(monkeypatch, tmp_path):
     for name in [n for n in os.environ if n.startswith("RISK__")]:
         monkeypatch.delenv(name)
     for name in ("ACTIVE_BROKERS", "KAFKA_URL", "TOPIC_PARTITIONS", "MARKET_FEED", "ZERODHA__API_KEY",
-                 "TRADING__PAPER__SLIPPAGE_BPS", "STRATEGIES_DIR", "STORE_URL"):
+                 "TRADING__PAPER__SLIPPAGE_BPS", "STRATEGIES_DIR", "STORE_URL", "STORE_MEMORY_MB"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -22,6 +22,7 @@ def test_defaults_follow_the_contract():
     assert s.active_brokers == ("paper",)
     assert s.kafka_url == "kafka://127.0.0.1:9092" and s.kafka_bootstrap == "127.0.0.1:9092"
     assert s.web_port == 6066 and s.topic_partitions == 8 and s.store_url == "rocksdb://"
+    assert s.store_memory_mb == 48
     assert s.trading.paper.slippage_bps == 5 and s.trading.paper.commission == "zerodha"
     assert s.trading.paper.starting_cash == 1_000_000 and s.trading.zerodha.enabled is False
     assert s.strategies_dir.is_dir()
@@ -44,6 +45,7 @@ def test_an_unknown_broker_is_named(monkeypatch):
     ("MARKET_FEED", "carrier-pigeon"),
     ("MARKET_FEED", "replay:"),
     ("STORE_URL", "redis://"),
+    ("STORE_MEMORY_MB", "4"),
     ("TRADING__PAPER__SLIPPAGE_BPS", "-1"),
     ("STRATEGIES_DIR", "/does/not/exist"),
 ])
