@@ -15,6 +15,7 @@ __all__ = [
     "FEED_RUNNING",
     "CONSUMER_LAG",
     "ROCKSDB_MEMORY",
+    "PRODUCER_BUFFER",
 ]
 
 DLQ_MESSAGES = Counter(
@@ -45,6 +46,10 @@ CONSUMER_LAG = Gauge(
     "trading_consumer_lag_messages", "Messages not yet read on this worker's partitions of a topic", ["topic"]
 )
 FEED_RUNNING = Gauge("trading_market_feed_running", "1 while this worker publishes the market feed", ["feed"])
+PRODUCER_BUFFER = Gauge(
+    "trading_producer_buffer_messages",
+    "Records (table changelog writes) waiting in the worker's producer buffer for the Kafka client",
+)
 ROCKSDB_MEMORY = Gauge(
     "trading_rocksdb_memory_bytes", "RocksDB memory of this worker (all tables), within alphapanda.stores' budget",
     ["part"],
