@@ -66,15 +66,13 @@ class ChainCollector:
     bootstrap: str
     topics: dict[str, str]
     sent_at: dict[str, float] = field(default_factory=dict)
-    latencies_ms: dict[str, list[float]] = field(default_factory=dict)
-    #: (send time, latency in ms) per stage, for latency over time.
+    #: (send time, latency in ms) of each joined event, per stage.
     samples: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     _consumer: AIOKafkaConsumer | None = None
     _task: asyncio.Task | None = None
 
     async def start(self) -> None:
         """Start reading at the current end of every topic (only new events count)."""
-        self.latencies_ms = {stage: [] for stage in self.topics}
         self.samples = {stage: [] for stage in self.topics}
         self._stage_of = {topic: stage for stage, topic in self.topics.items()}
         consumer = self._consumer = AIOKafkaConsumer(
@@ -104,12 +102,15 @@ class ChainCollector:
                 for record in records:
                     sent = self.sent_at.get(json.loads(record.value).get("correlation_id"))
                     if sent is not None:
-                        ms = (arrived - sent) * 1000
-                        self.latencies_ms[stage].append(ms)
-                        self.samples[stage].append((sent, ms))
+                        self.samples[stage].append((sent, (arrived - sent) * 1000))
+
+    @property
+    def latencies_ms(self) -> dict[str, list[float]]:
+        """Latency in ms of each joined event, per stage."""
+        return {stage: [ms for _, ms in samples] for stage, samples in self.samples.items()}
 
     def count(self, stage: str) -> int:
-        return len(self.latencies_ms[stage])
+        return len(self.samples[stage])
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -140,8 +140,6 @@ def _cancelled_by_sigterm():
         loop.remove_signal_handler(signal.SIGTERM)
 
 
-
-
 @app.command(
     argument("tape", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
     option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True,

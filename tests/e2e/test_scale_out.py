@@ -76,7 +76,7 @@ def test_two_workers_split_the_partitions_and_either_answers_every_endpoint(clus
 
 # Known intermittent, open (issue 8 notes): after the SIGKILL the survivor takes the partitions
 # over, recovers, skips the redelivered fills as duplicates, then makes no progress for 90 s
-# with no error. More frequent with the machine loaded (3 of 6 runs beside a soak, about 1 in 7
+# with no error. More frequent with the machine loaded (5 of 8 runs beside a soak, about 1 in 7
 # otherwise). In the stall every agent waits for its stream, yet aiokafka's position on the moved
 # signals partition is already past every signal: the records were fetched and never reached an
 # agent (first suspect: the read-offset filter of Faust's _drain_messages, copied in transport.py).
