@@ -6,7 +6,9 @@ until each memtable fills (a worker's RSS climbed for the whole of a 10-minute t
 every database shares one block cache, and a write-buffer manager charges all memtables to that
 cache, so RocksDB's memory in a worker stays under its budget (``STORE_MEMORY_MB``) however many
 tables, partitions and writes there are. Memtables past their share (a third) are flushed to disk
-early, which costs nothing that matters for records this small.
+early, which costs nothing that matters for records this small. The share is where flushes start,
+not a wall: writes never wait for them (a stalled write would stall the event loop), so under a
+burst of writes memtables can pass it for as long as the flushes take.
 
 ``STORE_URL=rocksdb://`` selects this store once :func:`register` ran (the app does it first).
 """
