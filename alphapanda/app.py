@@ -46,6 +46,8 @@ def faust_settings(settings: Settings, *, tansu: bool) -> dict:
         # acks that never come); they are uncommitted, so they are redelivered and handled
         # idempotently after the restart.
         stream_wait_empty=False,
+        # Resumes stream partitions only after their queues are cleared (alphapanda/recovery.py).
+        TableManager="alphapanda.recovery:TableManager",
         key_serializer="raw",
         value_serializer="raw",
         autodiscover=False,
