@@ -7,18 +7,22 @@ delivery only needs the race when it can block: when flow control is suspended, 
 buffer is over its limit, or a receiving stream's queue is full. Otherwise it finishes without
 ever yielding, so :class:`Consumer` awaits it directly and keeps Faust's race for the rest.
 
-Against the embedded Tansu broker the consumer also uses a short fetch wait (see
-:data:`TANSU_FETCH_MAX_WAIT_MS`).
+Seeking to the committed offsets (what Faust does after every rebalance, so that records fetched
+but not handled are fetched again) also rewinds partitions nobody has committed yet (see
+:func:`seek_to_committed`). Against the embedded Tansu broker the consumer also uses a short
+fetch wait (see :data:`TANSU_FETCH_MAX_WAIT_MS`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
-__all__ = ["Transport", "TansuTransport", "TANSU_FETCH_MAX_WAIT_MS"]
+__all__ = ["Transport", "TansuTransport", "TANSU_FETCH_MAX_WAIT_MS", "seek_to_committed"]
 
 #: Tansu answers a fetch only when its wait time is up, even if records arrived meanwhile
 #: (measured: median delay about a quarter of ``fetch_max_wait_ms``, worst about half). Faust
@@ -120,11 +124,41 @@ class Consumer(aiokafka_driver.Consumer):
             unset_flag(CONSUMER_FETCHING)
 
 
+async def seek_to_committed(consumer: AIOKafkaConsumer, reset: str) -> Mapping[TopicPartition, int | None]:
+    """Seeks every assigned partition to its committed offset; returns the committed offsets.
+
+    aiokafka's ``seek_to_committed`` leaves a partition alone when its committed offset is 0 or
+    there is none, so after a rebalance records already fetched from it were never fetched again.
+    Those go back to 0, or, never committed, to where ``reset`` starts them ("earliest": the
+    beginning; "latest" has no earlier position to go back to).
+    """
+    committed = await consumer.seek_to_committed()
+    for tp, offset in committed.items():
+        if offset == 0:
+            consumer.seek(tp, 0)
+    never = [tp for tp, offset in committed.items() if offset is None]
+    if never and reset == "earliest":
+        await consumer.seek_to_beginning(*never)
+    return committed
+
+
+class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+    async def seek_to_committed(self) -> Mapping[TopicPartition, int | None]:
+        return await self.call_thread(
+            seek_to_committed, self._ensure_consumer(), self.app.conf.consumer_auto_offset_reset
+        )
+
+
+class _Consumer(Consumer):
+    def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
 class Transport(aiokafka_driver.Transport):
-    Consumer = Consumer
+    Consumer = _Consumer
 
 
-class _TansuConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+class _TansuConsumerThread(_ConsumerThread):
     def _create_worker_consumer(self, transport):
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = TANSU_FETCH_MAX_WAIT_MS  # read when its fetcher starts

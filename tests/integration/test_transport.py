@@ -6,9 +6,10 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.types import TP
 
-from alphapanda.transport import Consumer
+from alphapanda.transport import Consumer, seek_to_committed
 
 TICKS = TP("market.ticks", 0)
 
@@ -80,3 +81,31 @@ async def test_waiting_for_room_stops_when_a_rebalance_suspends_the_flow():
     asyncio.get_running_loop().call_later(0.02, consumer.suspend_flow.set)
     await asyncio.wait_for(consumer._wait_for_room(TICKS), 1.0)
     assert not consumer._delivery_cannot_block(TICKS)  # so Faust's race decides, as before
+
+
+async def test_seeking_to_committed_rewinds_partitions_committed_at_zero_or_never(cluster):
+    topic = "paper.signals.raw"
+    never, at_zero, at_two = (TopicPartition(topic, p) for p in range(3))
+    producer = AIOKafkaProducer(bootstrap_servers=cluster.bootstrap)
+    await producer.start()
+    try:
+        for tp in (never, at_zero, at_two):
+            for i in range(3):
+                await producer.send_and_wait(topic, b"%d" % i, partition=tp.partition)
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(bootstrap_servers=cluster.bootstrap, group_id="seek-test",
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        consumer.assign([never, at_zero, at_two])
+        await consumer.commit({at_zero: 0, at_two: 2})
+        fetched = 0
+        while fetched < 3 + 3 + 1:  # the streams were handed all of it, then a rebalance came
+            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 5)
+            fetched += sum(len(records) for records in batch.values())
+        committed = await seek_to_committed(consumer, reset="earliest")
+        assert committed == {never: None, at_zero: 0, at_two: 2}
+        assert [await consumer.position(tp) for tp in (never, at_zero, at_two)] == [0, 0, 2]
+    finally:
+        await consumer.stop()
