@@ -8,8 +8,6 @@ flight and the other took its tables over.
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
 from tests.support.pipeline import trading_signal, wait_for
 
 T0 = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
@@ -74,14 +72,9 @@ def test_two_workers_split_the_partitions_and_either_answers_every_endpoint(clus
     assert answers["/api/v1/risk/paper"]["exposure"]["positions"]["408065"]["quantity"] == total
 
 
-# Known intermittent, open (issue 8 notes): after the SIGKILL the survivor takes the partitions
-# over, recovers, skips the redelivered fills as duplicates, then makes no progress for 90 s
-# with no error. More frequent with the machine loaded (5 of 8 runs beside a soak, about 1 in 7
-# otherwise). In the stall every agent waits for its stream, yet aiokafka's position on the moved
-# signals partition is already past every signal: the records were fetched and never reached an
-# agent (first suspect: the read-offset filter of Faust's _drain_messages, copied in transport.py).
-# Retried once so that it cannot hide a systematic failure.
-@pytest.mark.flaky(reruns=1)
+# Signals arrive while the killed worker's partitions are being moved, so the survivor fetches
+# records during its table recovery: before alphapanda/recovery.py and transport.seek_to_committed
+# it sometimes fetched them and handed them to no agent (a stall, 5 of 8 runs on a loaded machine).
 def test_a_killed_worker_hands_its_partitions_and_tables_over_without_losing_or_repeating_a_fill(cluster, workers):
     first, second = two_workers(workers)
     total = signals(cluster, 0, 4)
