@@ -29,6 +29,12 @@ def format_table(result: dict) -> str:
     for stage, summary in result["latency_breakdown_ms"].items():
         if stage != "fill":
             lines.append(f"    tick -> {stage:<10}{_ms(summary)}")
+    chain = result.get("relay_chain")
+    if chain:
+        lines.append(
+            f"  raw relay chain    {_ms(result['relay_latency_ms'])}   ({chain['received']} of {chain['expected']} "
+            f"through 3 aiokafka relays over 4 topics, same rate and shape, {chain['seconds']:,.0f} s: the floor)"
+        )
     lines.append(
         f"  worker RSS         start {rss['start']} MB, after drain {rss['after_drain']} MB, "
         f"end {rss['end']} MB (paced phase {rss['paced_growth']:+} MB)"

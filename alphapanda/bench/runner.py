@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from alphapanda.bench.broker_probe import tail_fetch_ms
 from alphapanda.bench.latency import ChainCollector, over_time, publish_paced, summarize
 from alphapanda.bench.relay import RELAY_IN, RELAY_OUT, relay_rate
+from alphapanda.bench.relay_chain import CHAIN_TOPICS, ChainShape, relay_chain_latency
 from alphapanda.bench.strategies import write_strategies
 from alphapanda.bench.ticks import TickSource, instrument_tokens
 from alphapanda.bench.worker import BenchWorker, free_port
@@ -34,6 +35,7 @@ from alphapanda.kafka_probe import is_tansu
 from alphapanda.models import Envelope, EventType, RiskCommand, new_event_id
 from alphapanda.models.wire import encode_event
 from alphapanda.topics import MARKET_TICKS, BrokerTopics, account_of, all_topics
+from alphapanda.transport import TANSU_FETCH_MAX_WAIT_MS
 
 __all__ = ["BenchConfig", "run_bench", "DRAIN_SIGNAL_EVERY"]
 
@@ -41,6 +43,11 @@ BROKER = "paper"
 #: The drain's ticks signal rarely (one jump in this many ticks): it measures evaluation, with
 #: the occasional acknowledged signal a real tick stream causes.
 DRAIN_SIGNAL_EVERY = 1000
+#: Faust's producer batch limit (bytes) and fetch wait, which a worker keeps on Kafka and Redpanda.
+FAUST_MAX_BATCH_BYTES = 16384
+FAUST_FETCH_MAX_WAIT_MS = 1500
+#: The relay chain runs as long as the paced phase up to this (a soak needs no second soak).
+MAX_CHAIN_SECONDS = 60.0
 #: Limits lifted for the bench: it measures the path, not the risk engine's refusals.
 OPEN_LIMITS = {
     "max_orders_per_minute": None, "max_position_quantity": None, "max_gross_exposure": None,
@@ -61,6 +68,8 @@ class BenchConfig:
     rss_every: seconds between memory samples in the paced phase.
     tick_batch_ms: how long the paced publisher gathers ticks into one batch (its linger), like a
         feed that delivers packets; longer means fewer record batches on the broker.
+    chain_seconds: length of the raw relay chain's latency run at ``rate`` (None: as long as the
+        paced phase, at most ``MAX_CHAIN_SECONDS``; 0: skipped).
     """
 
     ticks: int = 100_000
@@ -75,6 +84,11 @@ class BenchConfig:
     rss_every: float = 5.0
     keep: bool = False
     tick_batch_ms: float = 5.0
+    chain_seconds: float | None = None
+
+    @property
+    def chain_run_seconds(self) -> float:
+        return min(self.seconds, MAX_CHAIN_SECONDS) if self.chain_seconds is None else self.chain_seconds
 
 
 @dataclass
@@ -180,7 +194,7 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
             kafka_url = config.kafka_url
         bootstrap = ",".join(part.split("://", 1)[-1] for part in kafka_url.split(";"))
         tansu = is_tansu(bootstrap)
-        await ensure_topics(bootstrap, all_topics([BROKER]) + [RELAY_IN, RELAY_OUT], config.partitions)
+        await ensure_topics(bootstrap, all_topics([BROKER]) + [RELAY_IN, RELAY_OUT, *CHAIN_TOPICS], config.partitions)
 
         tokens = instrument_tokens(config.instruments)
         strategies_dir = root / "strategies"
@@ -199,6 +213,7 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
         await _preload(bootstrap, drain_source, config.ticks, [MARKET_TICKS, RELAY_IN])
         relay_tps = await relay_rate(bootstrap, relay_start, config.ticks)
         say(f"raw relay: {relay_tps:,.0f} ticks/s")
+        chain = await _relay_chain(bootstrap, config, tokens, tansu, say)
 
         # 2. The drain: workers start with the ticks already waiting.
         await _send_limits(bootstrap)
@@ -264,6 +279,8 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
             "ratio": round(drain["ticks_per_second"] / relay_tps, 3),
             "latency_ms": {k: v for k, v in summarize(fills).items()},
             "latency_breakdown_ms": {stage: summarize(v) for stage, v in collector.latencies_ms.items()},
+            "relay_latency_ms": chain and {k: chain[k] for k in ("p50", "p95", "p99", "max")},
+            "relay_chain": chain and {k: chain[k] for k in ("expected", "received", "seconds")},
             "latency_series": over_time(collector.samples["fill"], paced.started, config.rss_every),
             "rate": config.rate,
             "achieved_rate": round(paced.sent / paced.seconds, 1),
@@ -286,6 +303,27 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
             shutil.rmtree(root, ignore_errors=True)
         else:
             say(f"kept {root}")
+
+
+async def _relay_chain(
+    bootstrap: str, config: BenchConfig, tokens: list[int], tansu: bool, say: Progress,
+) -> dict | None:
+    """The latency yardstick (alphapanda.bench.relay_chain) at the paced phase's rate and shape."""
+    seconds = config.chain_run_seconds
+    if seconds <= 0:
+        return None
+    say(f"raw relay chain: {config.rate:,.0f} ticks/s for {seconds:,.0f} s")
+    shape = ChainShape(
+        fetch_max_wait_ms=TANSU_FETCH_MAX_WAIT_MS if tansu else FAUST_FETCH_MAX_WAIT_MS,
+        max_batch_size=1 if tansu else FAUST_MAX_BATCH_BYTES,
+        tick_batch_ms=config.tick_batch_ms,
+    )
+    # The paced phase's tick sequence, so both chains carry the same signalling ticks.
+    source = TickSource(tokens, signal_every=config.signal_every, seed=11)
+    run, latencies = await relay_chain_latency(bootstrap, source, rate=config.rate, seconds=seconds, shape=shape)
+    summary = summarize(latencies)
+    say(f"raw relay chain: tick -> fill p50 {summary['p50']:.1f} ms, p99 {summary['p99']:.1f} ms")
+    return {**summary, "expected": run.signalling, "received": len(latencies), "seconds": seconds}
 
 
 async def _measure_drain(workers: list[BenchWorker], backlog: int, timeout: float = 600.0) -> dict:

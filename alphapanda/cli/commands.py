@@ -87,13 +87,15 @@ async def run(self, worker_args: tuple[str, ...]) -> None:
     option("--rss-every", type=float, default=None, help="Seconds between memory samples (default 5, soak 30)."),
     option("--tick-batch-ms", type=click.FloatRange(min=0), default=5.0, show_default=True,
            help="Paced ticks are gathered this long per record batch (the publisher's linger)."),
+    option("--chain-seconds", type=click.FloatRange(min=0), default=None,
+           help="Length of the raw relay chain's latency run (default: the paced phase's, at most 60 s; 0 skips it)."),
     option("--kafka-url", default=None, help="Use this cluster instead of a fresh embedded broker."),
     option("--keep", is_flag=True, help="Keep the temporary data dir (worker logs) for inspection."),
 )
 async def bench(
     self, as_json: bool, ticks: int, instruments: int, strategies: int, rate: float, duration_seconds: float,
     soak_minutes: float | None, signal_every: int, workers: int, partitions: int, rss_every: float | None,
-    tick_batch_ms: float, kafka_url: str | None, keep: bool,
+    tick_batch_ms: float, chain_seconds: float | None, kafka_url: str | None, keep: bool,
 ) -> None:
     """Benchmark the pipeline: ticks/s through the strategies, tick->fill latency, worker memory."""
     import json
@@ -105,6 +107,7 @@ async def bench(
         seconds=soak_minutes * 60 if soak_minutes else duration_seconds, signal_every=signal_every,
         workers=workers, partitions=partitions, kafka_url=kafka_url,
         rss_every=rss_every or (30.0 if soak_minutes else 5.0), keep=keep, tick_batch_ms=tick_batch_ms,
+        chain_seconds=chain_seconds,
     )
     try:
         with _cancelled_by_sigterm() as terminated:

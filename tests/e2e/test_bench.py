@@ -16,7 +16,8 @@ def test_a_small_bench_run_reports_every_figure_of_the_contract(tmp_path):
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "alphapanda", "bench", "--json", "--ticks", "3000", "--instruments", "10",
-         "--strategies", "2", "--rate", "200", "--duration-seconds", "3", "--signal-every", "20"],
+         "--strategies", "2", "--rate", "200", "--duration-seconds", "3", "--signal-every", "20",
+         "--chain-seconds", "2"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "DATA_DIR": str(tmp_path / "var")},
     )
@@ -28,6 +29,10 @@ def test_a_small_bench_run_reports_every_figure_of_the_contract(tmp_path):
     assert report["rate"] == 200
     assert 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p95"] <= report["latency_ms"]["p99"]
     assert report["fills"]["expected"] > 0 and report["fills"]["received"] == report["fills"]["expected"]
+    # The yardstick: every signalling tick crosses the raw relay chain.
+    chain = report["relay_chain"]
+    assert chain["seconds"] == 2 and chain["expected"] > 0 and chain["received"] == chain["expected"]
+    assert 0 < report["relay_latency_ms"]["p50"] <= report["relay_latency_ms"]["p99"]
     series = report["latency_series"]
     assert sum(window["n"] for window in series) == report["fills"]["received"]
     assert all(0 < window["p50"] <= window["p99"] <= report["latency_ms"]["max"] for window in series)
@@ -42,7 +47,7 @@ def test_sigterm_stops_the_bench_with_its_workers_and_broker(tmp_path):
     with open(log, "w") as out:
         bench = subprocess.Popen(
             [sys.executable, "-m", "alphapanda", "bench", "--ticks", "2000", "--instruments", "10",
-             "--strategies", "1", "--rate", "50", "--duration-seconds", "600"],
+             "--strategies", "1", "--rate", "50", "--duration-seconds", "600", "--chain-seconds", "0"],
             stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
             env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "DATA_DIR": str(tmp_path / "var")},
         )
