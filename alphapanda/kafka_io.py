@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import faust
 
+from alphapanda.end_offsets import end_offsets
+
 __all__ = ["TopicSender"]
 
 
@@ -45,7 +47,7 @@ async def assign_tail(consumer, topic: str, history: int) -> bool:
     if not tps:
         return False
     consumer.assign(tps)
-    ends = await consumer.end_offsets(tps)
+    ends = await end_offsets(consumer, tps)
     for tp in tps:
         consumer.seek(tp, max(0, ends[tp] - history))
     return True

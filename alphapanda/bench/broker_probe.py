@@ -13,6 +13,7 @@ import time
 
 from aiokafka import AIOKafkaConsumer
 
+from alphapanda.end_offsets import end_offsets
 from alphapanda.kafka_io import topic_partitions
 
 __all__ = ["tail_fetch_ms"]
@@ -23,7 +24,7 @@ async def tail_fetch_ms(bootstrap: str, topic: str, *, samples: int = 5) -> floa
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
     await consumer.start()
     try:
-        ends = await consumer.end_offsets(await topic_partitions(consumer, topic))
+        ends = await end_offsets(consumer, await topic_partitions(consumer, topic))
         tp, end = max(ends.items(), key=lambda item: item[1], default=(None, 0))
         if end == 0:
             return None

@@ -30,6 +30,7 @@ from alphapanda.bench.ticks import TickSource, instrument_tokens
 from alphapanda.bench.worker import BenchWorker, free_port
 from alphapanda.cli.topics import ensure_topics
 from alphapanda.embedded_broker import EmbeddedBroker
+from alphapanda.end_offsets import end_offsets
 from alphapanda.kafka_io import topic_partitions
 from alphapanda.kafka_probe import is_tansu
 from alphapanda.models import Envelope, EventType, RiskCommand, new_event_id
@@ -106,7 +107,7 @@ async def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     await consumer.start()
     try:
         tps = await topic_partitions(consumer, topic)
-        ends = await consumer.end_offsets(tps)
+        ends = await end_offsets(consumer, tps)
         return {tp.partition: offset for tp, offset in ends.items()}
     finally:
         await consumer.stop()
@@ -200,8 +201,7 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
         strategies_dir = root / "strategies"
         write_strategies(strategies_dir, config.strategies, tokens, broker=BROKER)
 
-        # Offsets are read before the pre-load: Tansu's ListOffsets is wrong after batched
-        # produces (DESIGN.md), so the backlog is what was there plus what we add.
+        # The backlog is what was there plus what we add.
         relay_start = await _end_offsets(bootstrap, RELAY_IN)
         ends = await _end_offsets(bootstrap, MARKET_TICKS)
         committed = {} if broker is not None else await _committed(bootstrap, "alphapanda", MARKET_TICKS)
@@ -315,7 +315,7 @@ async def _relay_chain(
     say(f"raw relay chain: {config.rate:,.0f} ticks/s for {seconds:,.0f} s")
     shape = ChainShape(
         fetch_max_wait_ms=TANSU_FETCH_MAX_WAIT_MS if tansu else FAUST_FETCH_MAX_WAIT_MS,
-        max_batch_size=1 if tansu else FAUST_MAX_BATCH_BYTES,
+        max_batch_size=FAUST_MAX_BATCH_BYTES,
         tick_batch_ms=config.tick_batch_ms,
     )
     # The paced phase's tick sequence, so both chains carry the same signalling ticks.

@@ -13,6 +13,7 @@ from typing import TextIO
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from alphapanda.end_offsets import end_offsets
 from alphapanda.kafka_io import topic_partitions
 
 from alphapanda.models import EventType
@@ -55,7 +56,7 @@ async def _read_all(bootstrap: str, topic: str, limit: int | None) -> list:
             raise DlqReplayError(f"topic {topic!r} does not exist")
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
+        ends = await end_offsets(consumer, tps)
         records = []
         while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
             batch = await consumer.getmany(timeout_ms=500)
