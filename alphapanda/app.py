@@ -21,8 +21,6 @@ log = logging.getLogger(__name__)
 
 # Settings the embedded Tansu broker needs (DESIGN.md), applied only when we talk to Tansu.
 TANSU_SETTINGS = dict(
-    # ListOffsets(latest) is wrong for multi-record batches; Faust's recovery relies on it.
-    producer_max_batch_size=1,
     # Group joins take about half the session timeout.
     broker_session_timeout=6.0,
     broker_heartbeat_interval=1.0,

@@ -10,7 +10,8 @@ ever yielding, so :class:`Consumer` awaits it directly and keeps Faust's race fo
 Seeking to the committed offsets (what Faust does after every rebalance, so that records fetched
 but not handled are fetched again) also rewinds partitions nobody has committed yet (see
 :func:`seek_to_committed`). Against the embedded Tansu broker the consumer also uses a short
-fetch wait (see :data:`TANSU_FETCH_MAX_WAIT_MS`).
+fetch wait (see :data:`TANSU_FETCH_MAX_WAIT_MS`) and reads the changelogs' end offsets with
+:func:`alphapanda.end_offsets.end_offsets`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from collections.abc import Mapping
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as aiokafka_driver
+
+from alphapanda.end_offsets import end_offsets
 
 __all__ = ["Transport", "TansuTransport", "TANSU_FETCH_MAX_WAIT_MS", "seek_to_committed"]
 
@@ -163,6 +166,11 @@ class _TansuConsumerThread(_ConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = TANSU_FETCH_MAX_WAIT_MS  # read when its fetcher starts
         return consumer
+
+    async def _highwaters(self, partitions) -> Mapping[TopicPartition, int]:
+        # Table recovery reads each changelog up to these; Tansu's ListOffsets alone stops it
+        # inside the last record batch (alphapanda/end_offsets.py).
+        return await end_offsets(self._ensure_consumer(), partitions)
 
 
 class _TansuConsumer(Consumer):

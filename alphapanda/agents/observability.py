@@ -12,6 +12,6 @@ async def periodic_metrics() -> None:
     refresh_lag_metric(app)
     for part, used in stores.memory_usage().items():
         metrics.ROCKSDB_MEMORY.labels(part).set(used)
-    # Changelog writes queue here (one record per batch on Tansu); a growing backlog delays
+    # Changelog writes and outputs queue here; a growing backlog delays
     # commits, which wait for it, and holds every queued record in memory.
     metrics.PRODUCER_BUFFER.set(app.producer.buffer.size)

@@ -39,7 +39,7 @@ class ChainShape:
     """The client settings a worker gets on this broker (see alphapanda.app)."""
 
     fetch_max_wait_ms: int
-    max_batch_size: int  # bytes; 1 makes every record its own batch, as the Tansu workaround does
+    max_batch_size: int  # bytes, the producer's batch limit per partition
     tick_batch_ms: float  # the tick publisher's linger, as in the paced phase
 
 

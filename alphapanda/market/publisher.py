@@ -1,7 +1,7 @@
 """Publishes ticks to ``market.ticks`` with a plain, batching aiokafka producer.
 
-Ticks are the high-volume input: they bypass Faust's producer (which runs one record per batch
-on the embedded broker) and go out in batches, keyed by instrument token so order per instrument
+Ticks are the high-volume input: they bypass Faust's producer and its buffer and go out in
+large batches, keyed by instrument token so order per instrument
 is preserved.
 """
 
