@@ -26,10 +26,13 @@ from alphapanda.models.wire import encode_event
 from alphapanda.portfolio import Account, SnapshotSchedule, account_from_records, fill_key, position_key, snapshot_id
 from alphapanda.portfolio.records import book_with_position, position_before_fill, position_record
 from alphapanda.reliability import Emit, Outcome, SourceMessage, applied, stamped
+from alphapanda.reliability.idempotency import APPLIED
 from alphapanda.tables import accounts, fill_ids, positions
 from alphapanda.topics import BrokerTopics, account_of
 
-__all__ = ["portfolio", "summary_of", "load_account", "opening_cash", "owns_account", "cash_reporters"]
+__all__ = [
+    "portfolio", "summary_of", "load_account", "opening_cash", "owns_account", "cash_reporters", "held_accounts",
+]
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +71,55 @@ def load_account(broker: str, *, position_overrides: dict | None = None) -> Acco
 def marked(account: Account, *, stamped: bool = False) -> Account:
     """The account with every position marked at this worker's latest known price; with
     ``stamped``, each mark also advances the account's event time to its tick's time."""
+    marks = {}
     for token in account.instrument_tokens():
         tick = market_view.last_tick(token)
         if tick is not None:
-            account = account.mark(token, tick.last_price, tick.timestamp if stamped else None)
-    return account
+            marks[token] = (tick.last_price, tick.timestamp if stamped else None)
+    return account.mark_all(marks)
+
+
+class HeldAccounts:
+    """The accounts as this worker's portfolio agent last wrote them, so a fill reads three
+    records instead of every position of its account.
+
+    Valid only while the worker keeps the account's partition without a break, when nothing but
+    this agent writes its records: every rebalance clears it (another worker may have written
+    them meanwhile, even half a fill). Each entry also remembers the stamp of the book it was
+    written with, and is used only while the stored book still carries that stamp.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[dict | None, Account]] = {}
+
+    def get(self, broker: str, book: dict | None) -> Account | None:
+        entry = self._held.get(broker)
+        if entry is None or book is None or entry[0] != book.get(APPLIED):
+            return None
+        return entry[1]
+
+    def put(self, broker: str, book: dict, account: Account) -> None:
+        # Without the fill-id window, like an account read from its records (the fill-ids
+        # table decides repeats).
+        self._held[broker] = (book.get(APPLIED), replace(account, recent_fill_ids=(), _fill_id_set=None))
+
+    def clear(self) -> None:
+        self._held.clear()
+
+
+held_accounts = HeldAccounts()
+
+
+@app.on_partitions_revoked.connect
+async def _forget_held_accounts(app, revoked, **kwargs) -> None:
+    held_accounts.clear()
+
+
+def _account_before_fill(broker: str, book: dict | None, key, before_position) -> Account:
+    account = held_accounts.get(broker, book)
+    if account is None:
+        return load_account(broker, position_overrides={key: before_position})
+    return replace(account, positions={**account.positions, key: before_position})
 
 
 def summary_of(broker: str) -> PortfolioSummary:
@@ -99,7 +146,7 @@ def fill_effects(broker: str, fill: OrderFilled, at: datetime, message: SourceMe
         return None
 
     before_position = position_before_fill(position_rec, position_done, *key)
-    current = load_account(broker, position_overrides={key: before_position})
+    current = _account_before_fill(broker, book, key, before_position)
     after, _ = current.apply_fill(
         fill_id=fill.fill_id, strategy_id=fill.strategy_id, instrument_token=fill.instrument_token,
         side=fill.side, quantity=fill.quantity, price=fill.fill_price, commission=fill.commission,
@@ -117,6 +164,7 @@ def fill_effects(broker: str, fill: OrderFilled, at: datetime, message: SourceMe
             accounts[account_id] = new_book
         if fill_record is None:
             fill_ids[fid] = stamped({"at": at.timestamp()}, message)
+        held_accounts.put(broker, new_book if new_book is not None else book, after)
 
     return after, commit
 

@@ -187,6 +187,33 @@ class Account:
             updated_at = when if updated_at is None else max(updated_at, when)
         return replace(self, positions=positions, updated_at=updated_at)
 
+    def mark_all(self, marks: Mapping[int, tuple[float, datetime | None]]) -> Account:
+        """The account with each instrument of ``marks`` valued at its price, in one pass.
+
+        ``marks``: instrument token -> (price, event time of that price or None). Gives what
+        :meth:`mark` called once per instrument gives (the event time advances only for marks
+        that changed a position), without a new account per instrument.
+        """
+        positions = dict(self.positions)
+        updated_at = self.updated_at
+        changed = False
+        for key, position in self.positions.items():
+            mark = marks.get(key[1])
+            if mark is None:
+                continue
+            price, timestamp = mark
+            marked = position.mark(price)
+            if marked is position:
+                continue
+            positions[key] = marked
+            changed = True
+            if timestamp is not None:
+                when = _require_aware(timestamp)
+                updated_at = when if updated_at is None else max(updated_at, when)
+        if not changed:
+            return self
+        return replace(self, positions=positions, updated_at=updated_at)
+
     def _remember(self, fill_id: str) -> dict[str, Any]:
         ids = self.recent_fill_ids + (fill_id,)
         assert self._fill_id_set is not None

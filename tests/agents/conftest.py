@@ -62,8 +62,11 @@ def sent(monkeypatch) -> Sent:
 
 @pytest.fixture(autouse=True)
 def empty_tables():
+    from alphapanda.agents.portfolio import held_accounts
+
     for table in app.tables.values():
         table.data.clear()
+    held_accounts.clear()  # what the worker held of the tables goes with them
     yield
 
 

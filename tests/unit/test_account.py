@@ -123,6 +123,21 @@ def test_mark_of_an_instrument_not_held_returns_the_same_account():
     assert a.mark(OTHER, 5.0, T0 + timedelta(seconds=1)) is a
 
 
+def test_mark_all_is_mark_once_per_instrument():
+    a, _ = fill(fresh(), "f1", Side.BUY, 10, 100.0)
+    a, _ = fill(a, "f2", Side.SELL, 5, 50.0, strategy="mean_rev", token=OTHER)
+    a, _ = fill(a, "f3", Side.BUY, 2, 101.0, strategy="mean_rev")
+    marks = {TOKEN: (103.0, T0 + timedelta(seconds=2)), OTHER: (50.0, T0 + timedelta(seconds=9)),
+             999: (7.0, T0 + timedelta(hours=1))}
+    one_by_one = a
+    for token, (price, at) in marks.items():
+        one_by_one = one_by_one.mark(token, price, at)
+    assert a.mark_all(marks) == one_by_one
+    # OTHER's price did not change, so its later time does not move the account's clock.
+    assert a.mark_all(marks).updated_at == T0 + timedelta(seconds=2)
+    assert a.mark_all({OTHER: (50.0, None)}) is a
+
+
 def test_updated_at_is_the_latest_event_time_of_a_fill_or_mark():
     a, _ = fill(fresh(), "f1", Side.BUY, 10, 100.0, at=T0)
     assert a.updated_at == T0
