@@ -51,4 +51,8 @@ def format_table(result: dict) -> str:
     if len(result["rss_series"]) > 2:
         samples = ", ".join(f"{s['t']:.0f}s {sum(v or 0 for v in s['rss_mb']):.1f}" for s in result["rss_series"])
         lines.append(f"  RSS over time      {samples}")
+        rocksdb = ", ".join(
+            f"{s['t']:.0f}s {sum(v or 0 for v in s.get('rocksdb_mb') or []):.1f}" for s in result["rss_series"]
+        )
+        lines.append(f"  of which RocksDB   {rocksdb}   (MB; capped by STORE_MEMORY_MB)")
     return "\n".join(lines)

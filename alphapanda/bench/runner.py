@@ -242,32 +242,51 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
         await collector.start()
         series: list[dict] = []
         paced_started = time.monotonic()
+        # RocksDB's share of each worker's memory (capped by STORE_MEMORY_MB), read from its
+        # metrics beside every RSS sample: what grows besides it is the rest of the worker.
+        rocksdb: list[float | None] = [None] * len(workers)
+
+        async def read_rocksdb() -> None:
+            while True:
+                for i, w in enumerate(workers):
+                    try:
+                        rocksdb[i] = await w.rocksdb_mb()
+                    except Exception:  # busy or restarting: keep the last reading
+                        pass
+                await asyncio.sleep(min(config.rss_every, 5.0))
 
         def sample(elapsed: float) -> None:
             for w in workers:
                 w.check_alive()
             if not series or elapsed - series[-1]["t"] >= config.rss_every:
-                series.append({"t": round(elapsed, 1), "rss_mb": [_mb(w.rss_mb()) for w in workers]})
+                series.append({
+                    "t": round(elapsed, 1), "rss_mb": [_mb(w.rss_mb()) for w in workers], "rocksdb_mb": list(rocksdb),
+                })
 
         fetch_before = await tail_fetch_ms(bootstrap, MARKET_TICKS)
         say(f"paced: {config.rate:,.0f} ticks/s for {config.seconds:,.0f} s")
-        sample(0.0)
-        paced_source = TickSource(tokens, signal_every=config.signal_every, seed=11)
-        paced = await publish_paced(
-            bootstrap, paced_source, rate=config.rate, seconds=config.seconds,
-            sent_at=collector.sent_at, every_second=sample, linger_ms=config.tick_batch_ms,
-        )
-
-        async def fills_in():
-            return collector.count("fill") >= paced.signalling
-
+        reader = asyncio.create_task(read_rocksdb())
         try:
-            await _wait(fills_in, 20, "every fill", interval=0.1)
-        except TimeoutError:
-            say(f"only {collector.count('fill')} of {paced.signalling} fills arrived")
-        await collector.stop()
-        fetch_after = await tail_fetch_ms(bootstrap, MARKET_TICKS)
-        sample(time.monotonic() - paced_started)
+            await asyncio.sleep(0.2)  # a first reading for the first sample
+            sample(0.0)
+            paced_source = TickSource(tokens, signal_every=config.signal_every, seed=11)
+            paced = await publish_paced(
+                bootstrap, paced_source, rate=config.rate, seconds=config.seconds,
+                sent_at=collector.sent_at, every_second=sample, linger_ms=config.tick_batch_ms,
+            )
+
+            async def fills_in():
+                return collector.count("fill") >= paced.signalling
+
+            try:
+                await _wait(fills_in, 20, "every fill", interval=0.1)
+            except TimeoutError:
+                say(f"only {collector.count('fill')} of {paced.signalling} fills arrived")
+            await collector.stop()
+            fetch_after = await tail_fetch_ms(bootstrap, MARKET_TICKS)
+            sample(time.monotonic() - paced_started)
+        finally:
+            reader.cancel()
         rss_end = [w.rss_mb() for w in workers]
 
         fills = collector.latencies_ms["fill"]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import aiohttp
 
-__all__ = ["BenchWorker", "rss_mb", "free_port", "processed_from_metrics"]
+__all__ = ["BenchWorker", "rss_mb", "free_port", "processed_from_metrics", "rocksdb_mb_from_metrics"]
 
 _PROCESSED = re.compile(
     r'^trading_events_processed_total\{(?=[^}]*stage="strategy_runner")[^}]*\}\s+([0-9.eE+]+)\s*$', re.M
@@ -45,6 +45,14 @@ def rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+_ROCKSDB_CACHE = re.compile(r'^trading_rocksdb_memory_bytes\{part="block_cache"\}\s+([0-9.eE+]+)\s*$', re.M)
+
+
+def rocksdb_mb_from_metrics(text: str) -> float | None:
+    """MB the worker's RocksDB holds (its shared block cache, memtables included), or None."""
+    found = _ROCKSDB_CACHE.search(text)
+    return round(float(found.group(1)) / 2**20, 1) if found else None
 
 
 def processed_from_metrics(text: str) -> tuple[int, float | None]:
@@ -127,6 +135,11 @@ class BenchWorker:
         session = await self._http()
         async with session.get(self.url + "/metrics") as response:
             return processed_from_metrics(await response.text())
+
+    async def rocksdb_mb(self) -> float | None:
+        session = await self._http()
+        async with session.get(self.url + "/metrics") as response:
+            return rocksdb_mb_from_metrics(await response.text())
 
     async def wait_ready(self, timeout: float = 90.0) -> None:
         """Until the worker has partitions assigned (it consumes from then on)."""
