@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from alphapanda.kafka_probe import EMBEDDED_CLUSTER_ID, is_listening
@@ -43,6 +43,9 @@ class EmbeddedBroker:
     host: str
     port: int
     data_dir: Path
+    #: The broker this object started, so that it can stop it even without the pid file (a
+    #: temporary data dir removed under it); another process stops it through the pid file.
+    _process: subprocess.Popen | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def _dir(self) -> Path:
@@ -94,6 +97,7 @@ class EmbeddedBroker:
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        self._process = process
         self.pid_file.write_text(str(process.pid))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -109,6 +113,8 @@ class EmbeddedBroker:
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop our broker; True when one was running."""
         pid = self.pid()
+        if pid is None and self._process is not None and self._process.poll() is None:
+            pid = self._process.pid
         if pid is None:
             return False
         os.kill(pid, signal.SIGTERM)
