@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import faust
 
 from alphapanda.end_offsets import end_offsets
@@ -38,14 +40,18 @@ async def topic_partitions(consumer, topic: str) -> list:
     return [TopicPartition(topic, p) for p in sorted(partitions)]
 
 
-async def assign_tail(consumer, topic: str, history: int) -> bool:
-    """Read every partition of ``topic`` from ``history`` messages before its end (no group).
+async def assign_tail(consumer, topic: str | Iterable[str], history: int) -> bool:
+    """Read every partition of ``topic`` (or of several topics) from ``history`` messages before
+    its end (no group).
 
-    False when the topic has no partitions yet (the caller retries).
+    False when a topic has no partitions yet (the caller retries).
     """
-    tps = await topic_partitions(consumer, topic)
-    if not tps:
-        return False
+    tps = []
+    for name in [topic] if isinstance(topic, str) else topic:
+        found = await topic_partitions(consumer, name)
+        if not found:
+            return False
+        tps += found
     consumer.assign(tps)
     ends = await end_offsets(consumer, tps)
     for tp in tps:

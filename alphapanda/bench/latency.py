@@ -17,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from alphapanda.bench.ticks import TickSource
+from alphapanda.kafka_io import assign_tail
 from alphapanda.topics import MARKET_TICKS
 
 __all__ = ["percentile", "summarize", "over_time", "ChainCollector", "PacedRun", "publish_paced"]
@@ -79,16 +80,9 @@ class ChainCollector:
             bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=5,
         )
         await consumer.start()
-        tps = []
-        for topic in self.topics.values():
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                await consumer._client.force_metadata_update()
-                partitions = consumer.partitions_for_topic(topic) or set()
-            tps += [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_end(*tps)
-        for tp in tps:
+        if not await assign_tail(consumer, self.topics.values(), history=0):
+            raise RuntimeError(f"no partitions for {sorted(self.topics.values())}")
+        for tp in consumer.assignment():
             await consumer.position(tp)  # resolve now, before the first tick is sent
         self._task = asyncio.create_task(self._run())
 

@@ -16,11 +16,11 @@ import asyncio
 import json
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from alphapanda.bench.latency import ChainCollector, PacedRun, publish_paced
 from alphapanda.bench.ticks import TickSource
-from alphapanda.kafka_io import topic_partitions
+from alphapanda.kafka_io import assign_tail
 
 __all__ = ["CHAIN_TOPICS", "ChainShape", "relay_chain_latency"]
 
@@ -78,12 +78,9 @@ async def relay_chain_latency(
     await producer.start()
     relay: asyncio.Task | None = None
     try:
-        tps: list[TopicPartition] = []
-        for topic in CHAIN_TOPICS[:-1]:
-            tps += await topic_partitions(consumer, topic)
-        consumer.assign(tps)
-        await consumer.seek_to_end(*tps)
-        for tp in tps:
+        if not await assign_tail(consumer, CHAIN_TOPICS[:-1], history=0):
+            raise RuntimeError(f"no partitions for {CHAIN_TOPICS[:-1]}")
+        for tp in consumer.assignment():
             await consumer.position(tp)  # resolved before the first tick is sent
         relay = asyncio.create_task(_relay(consumer, producer, collector.sent_at))
         run = await publish_paced(
