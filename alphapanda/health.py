@@ -1,7 +1,8 @@
 """Health of this worker per broker: feed, venue session, consumer lag, last events.
 
-Degraded (HTTP 503) when the feed failed, a venue's session is invalid or its orders cannot be
-placed, or a broker's topics lag by more than :data:`~alphapanda.consumer_lag.LAG_DEGRADED`.
+Degraded (HTTP 503) when the Kafka cluster does not answer, the feed failed, a venue's session is
+invalid or its orders cannot be placed, or a broker's topics lag by more than
+:data:`~alphapanda.consumer_lag.LAG_DEGRADED`.
 """
 
 from __future__ import annotations
@@ -42,13 +43,15 @@ def report() -> dict:
     from alphapanda.agents.execution import venues
     from alphapanda.agents.feed import feed_supervisor
     from alphapanda.agents.market_view import market_view
+    from alphapanda.agents.observability import kafka_reachability
     from alphapanda.app import app
     from alphapanda.topics import MARKET_TICKS, broker_of
 
     feed = feed_supervisor.feed_state.as_dict()
     feed_ok = feed["error"] is None
     brokers: dict[str, dict] = {}
-    degraded = not feed_ok
+    kafka = kafka_reachability.as_dict()
+    degraded = not feed_ok or not kafka["reachable"]
     lags = refresh_lag_metric(app)
     for broker in active_brokers:
         venue = venues[broker].health()
@@ -67,6 +70,7 @@ def report() -> dict:
     return {
         "status": "degraded" if degraded else "ok",
         "worker": _worker(),
+        "kafka": kafka,
         "feed": feed,
         "market": {
             "instruments": len(market_view),

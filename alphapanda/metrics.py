@@ -16,6 +16,7 @@ __all__ = [
     "CONSUMER_LAG",
     "ROCKSDB_MEMORY",
     "PRODUCER_BUFFER",
+    "KAFKA_REACHABLE",
 ]
 
 DLQ_MESSAGES = Counter(
@@ -49,6 +50,9 @@ FEED_RUNNING = Gauge("trading_market_feed_running", "1 while this worker publish
 PRODUCER_BUFFER = Gauge(
     "trading_producer_buffer_messages",
     "Records (table changelog writes) waiting in the worker's producer buffer for the Kafka client",
+)
+KAFKA_REACHABLE = Gauge(
+    "trading_kafka_reachable", "1 while this worker's Kafka cluster answers at a bootstrap address, else 0"
 )
 ROCKSDB_MEMORY = Gauge(
     "trading_rocksdb_memory_bytes", "RocksDB memory of this worker (all tables), within alphapanda.stores' budget",

@@ -176,6 +176,10 @@ class Settings(BaseSettings):
     venue_plugins: Annotated[tuple[str, ...], NoDecode] = ()
     active_brokers: Annotated[tuple[str, ...], NoDecode] = ("paper",)
     kafka_url: str = "kafka://127.0.0.1:9092"
+    # What `broker start` and `run` start: Apache Kafka (kept on disk), or Tansu (memory only).
+    embedded_broker: Literal["kafka", "tansu"] = "kafka"
+    # JVM heap of the embedded Kafka node.
+    embedded_broker_heap_mb: int = Field(default=256, ge=128, le=65_536)
     web_port: int = Field(default=6066, ge=1, le=65535)
     store_url: str = "rocksdb://"
     # RocksDB block cache plus memtables of all tables in one worker (rocksdb:// only).

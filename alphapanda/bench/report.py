@@ -13,7 +13,9 @@ def format_table(result: dict) -> str:
     config = result["config"]
     rss = result["rss_mb"]
     fills = result["fills"]
-    broker = "embedded Tansu" if config["kafka_url"] and config["tansu_workarounds"] else "Kafka"
+    broker = "Tansu" if config["tansu_workarounds"] else "Kafka"
+    if config.get("embedded_broker"):
+        broker = f"embedded {broker}"
     lines = [
         f"alphapanda bench: {broker} at {config['kafka_url']}, {config['partitions']} partitions, "
         f"{config['workers']} worker(s), {config['instruments']} instruments, {config['strategies']} strategies",

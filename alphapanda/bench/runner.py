@@ -29,7 +29,7 @@ from alphapanda.bench.strategies import write_strategies
 from alphapanda.bench.ticks import TickSource, instrument_tokens
 from alphapanda.bench.worker import BenchWorker, free_port
 from alphapanda.cli.topics import ensure_topics
-from alphapanda.embedded_broker import EmbeddedBroker
+from alphapanda.embedded_broker import EmbeddedBroker, embedded_broker
 from alphapanda.end_offsets import end_offsets
 from alphapanda.kafka_io import topic_partitions
 from alphapanda.kafka_probe import is_tansu
@@ -37,6 +37,7 @@ from alphapanda.models import Envelope, EventType, RiskCommand, new_event_id
 from alphapanda.models.wire import encode_event
 from alphapanda.topics import MARKET_TICKS, BrokerTopics, account_of, all_topics
 from alphapanda.transport import TANSU_FETCH_MAX_WAIT_MS
+from alphapanda.settings import get_settings
 
 __all__ = ["BenchConfig", "run_bench", "DRAIN_SIGNAL_EVERY"]
 
@@ -187,10 +188,12 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
     workers: list[BenchWorker] = []
     try:
         if config.kafka_url is None:
-            broker = EmbeddedBroker("127.0.0.1", free_port(), root / "cluster")
+            settings = get_settings()
+            broker = embedded_broker(settings.embedded_broker, "127.0.0.1", free_port(), root / "cluster",
+                                     heap_mb=settings.embedded_broker_heap_mb)
             broker.start()
             kafka_url = f"kafka://{broker.address}"
-            say(f"embedded broker at {broker.address} (data under {root})")
+            say(f"embedded {broker.kind} broker at {broker.address} (data under {root})")
         else:
             kafka_url = config.kafka_url
         bootstrap = ",".join(part.split("://", 1)[-1] for part in kafka_url.split(";"))
@@ -311,7 +314,8 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
             "rss_series": series,
             "broker_tail_fetch_ms": {"before_paced": fetch_before, "after_paced": fetch_after},
             "drain": {"ticks": drain["ticks"], "seconds": round(drain["seconds"], 3)},
-            "config": {**asdict(config), "kafka_url": kafka_url, "tansu_workarounds": tansu},
+            "config": {**asdict(config), "kafka_url": kafka_url, "tansu_workarounds": tansu,
+                       "embedded_broker": broker.kind if broker is not None else None},
         }
     finally:
         for worker in workers:

@@ -8,43 +8,71 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from faust.cli import argument, option
 
 from alphapanda.app import app, settings
-from alphapanda.embedded_broker import BrokerError, EmbeddedBroker
+from alphapanda.embedded_broker import BrokerError, embedded_broker
 from alphapanda.kafka_probe import is_listening
 from alphapanda.topics import all_topics
 
 
-def _embedded() -> EmbeddedBroker:
+def _embedded():
     host, port = settings.kafka_host_port
-    return EmbeddedBroker(host, port, settings.data_dir)
+    return embedded_broker(settings.embedded_broker, host, port, settings.data_dir,
+                           heap_mb=settings.embedded_broker_heap_mb)
 
 
-@app.command(argument("action", type=click.Choice(["start", "stop", "status"])))
-async def broker(self, action: str) -> None:
-    """Start, stop or show the embedded local Kafka-API broker (Tansu) at KAFKA_URL."""
+@app.command(
+    argument("action", type=click.Choice(["start", "stop", "status", "tool"])),
+    argument("tool_args", nargs=-1, type=click.UNPROCESSED),
+)
+async def broker(self, action: str, tool_args: tuple[str, ...]) -> None:
+    """The embedded local broker at KAFKA_URL: start, stop, status, or tool TOOL [ARGS...]
+
+    EMBEDDED_BROKER picks Apache Kafka (default; data under DATA_DIR/broker, kept across restarts)
+    or Tansu (memory only). `tool` runs Kafka's own kafka-console-producer,
+    kafka-console-consumer, kafka-topics or kafka-consumer-groups with the arguments of Kafka's
+    script of that name; --bootstrap-server defaults to KAFKA_URL's.
+    """
+    if action == "tool":
+        _exec_tool(list(tool_args))
+    if tool_args:
+        raise click.UsageError(f"`broker {action}` takes no arguments (got {' '.join(tool_args)})")
     embedded = _embedded()
     if action == "start":
         try:
             pid = embedded.start()
         except BrokerError as exc:
             raise click.ClickException(str(exc)) from None
-        print(f"broker running at {embedded.address} (pid {pid}, log {embedded.log_file})")
+        print(f"{embedded.kind} broker running at {embedded.address} (pid {pid}, log {embedded.log_file})")
     elif action == "stop":
-        print("broker stopped" if embedded.stop() else "broker was not running")
+        print(f"{embedded.kind} broker stopped" if embedded.stop() else f"{embedded.kind} broker was not running")
     else:
-        pid = embedded.pid()
-        listening = is_listening(*settings.kafka_host_port)
-        if pid is not None:
-            print(f"embedded broker running at {embedded.address} (pid {pid})")
-        elif listening:
-            print(f"no embedded broker, but a Kafka server answers at {embedded.address}")
-        else:
-            print(f"not running: nothing answers at {embedded.address}")
+        print("\n".join(embedded.status_lines()))
+        if not embedded.is_running():
+            if is_listening(*settings.kafka_host_port):
+                print(f"(not the embedded broker, but a Kafka server answers at {embedded.address})")
             sys.exit(1)
+
+
+# Kafka's tools take options click does not know: hand them over untouched.
+broker._click.ignore_unknown_options = True
+
+
+def _exec_tool(args: list[str]) -> NoReturn:
+    from alphapanda.embedded_broker.tools import tool_command
+
+    if not args:
+        raise click.UsageError("which tool? `broker tool kafka-topics --list`, for example")
+    try:
+        command = tool_command(args[0], args[1:], settings.kafka_bootstrap, settings.data_dir / "broker" / "tools")
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.stdout.flush()
+    os.execv(command[0], command)
 
 
 @app.command(argument("action", type=click.Choice(["create", "list"])))

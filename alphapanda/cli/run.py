@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from alphapanda.embedded_broker import EmbeddedBroker
+from alphapanda.embedded_broker import BrokerError, EmbeddedBroker, embedded_broker, kafka_missing
 from alphapanda.kafka_probe import is_listening
 from alphapanda.settings import Settings
 from alphapanda.topics import all_topics
@@ -30,7 +30,7 @@ def say(message: str) -> None:
 
 
 def wipe_table_state(settings: Settings) -> None:
-    """Local table state belongs to one broker lifetime (the embedded broker keeps nothing)."""
+    """Local table state of a Tansu run belongs to one broker lifetime (Tansu keeps nothing)."""
     worker_dir = settings.data_dir / "worker"
     if worker_dir.exists():
         shutil.rmtree(worker_dir)
@@ -43,10 +43,20 @@ def run_pipeline(settings: Settings, *, worker_args: list[str] | None = None) ->
         if host not in LOOPBACK:
             say(f"nothing answers at {settings.kafka_url}; start your Kafka cluster or point KAFKA_URL at it")
             return 2
-        broker = EmbeddedBroker(host, port, settings.data_dir)
-        say(f"no Kafka at {host}:{port}: starting the embedded broker (log: {broker.log_file})")
-        broker.start()
-        wipe_table_state(settings)
+        kind = settings.embedded_broker
+        if kind == "kafka" and (missing := kafka_missing()):
+            say(f"{missing}")
+            say("falling back to the memory-only Tansu broker: nothing it holds survives a stop")
+            kind = "tansu"
+        broker = embedded_broker(kind, host, port, settings.data_dir, heap_mb=settings.embedded_broker_heap_mb)
+        say(f"no Kafka at {host}:{port}: starting the embedded {kind} broker (log: {broker.log_file})")
+        try:
+            broker.start()
+        except BrokerError as exc:
+            say(str(exc))
+            return 2
+        if kind == "tansu":
+            wipe_table_state(settings)
 
     worker: subprocess.Popen | None = None
     stopping = False

@@ -1,14 +1,18 @@
-"""The embedded broker stops when asked, also when its pid file is gone."""
+"""The embedded brokers stop when asked, also when their pid file is gone."""
 
 from __future__ import annotations
 
-from alphapanda.bench.worker import free_port
-from alphapanda.embedded_broker import EmbeddedBroker
+import pytest
+
 from alphapanda.kafka_probe import is_listening
+from tests.support.pipeline import KAFKA_MISSING, free_port, new_broker
 
 
-def test_a_broker_stops_without_its_pid_file(tmp_path):
-    broker = EmbeddedBroker("127.0.0.1", free_port(), tmp_path)
+@pytest.mark.parametrize("kind", ["kafka", "tansu"])
+def test_a_broker_stops_without_its_pid_file(tmp_path, kind):
+    if kind == "kafka" and KAFKA_MISSING:
+        pytest.skip(KAFKA_MISSING)
+    broker = new_broker(tmp_path, free_port(), kind=kind)
     broker.start()
     try:
         assert is_listening(broker.host, broker.port)

@@ -6,12 +6,15 @@ Tests talk to the pipeline only through Kafka topics and HTTP, as users and othe
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +25,9 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from alphapanda.embedded_broker import EmbeddedBroker
+from alphapanda.embedded_broker import EmbeddedBroker, KafkaBroker, TansuBroker, kafka_missing
+from alphapanda.embedded_broker.install import KAFKA_VERSION
+from alphapanda.kafka_io import topic_partitions
 from alphapanda.topics import all_topics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,6 +43,23 @@ def run_async(coro):
     return asyncio.run(coro)
 
 
+#: What the tests run on: ``EMBEDDED_BROKER`` (default kafka, as users get it); Tansu when asked,
+#: or when Kafka cannot run here (no Java, jars not installed: ``make install`` says why).
+KAFKA_MISSING = kafka_missing()
+BROKER_KIND = os.environ.get("EMBEDDED_BROKER", "tansu" if KAFKA_MISSING else "kafka")
+
+#: One formatted, never started Kafka log dir that every test broker starts from (a copy takes
+#: milliseconds, StorageTool a JVM start).
+_FORMAT_TEMPLATES = Path(tempfile.mkdtemp(prefix="alphapanda-kafka-format-"))
+atexit.register(shutil.rmtree, _FORMAT_TEMPLATES, True)
+
+
+def new_broker(root: Path, port: int, *, kind: str = BROKER_KIND, version: str = KAFKA_VERSION) -> EmbeddedBroker:
+    if kind == "tansu":
+        return TansuBroker("127.0.0.1", port, root)
+    return KafkaBroker("127.0.0.1", port, root, version=version, format_template=_FORMAT_TEMPLATES / version)
+
+
 @dataclass
 class Cluster:
     """A fresh embedded broker (on a free port) with the pipeline's topics."""
@@ -46,9 +68,11 @@ class Cluster:
     brokers: tuple[str, ...] = ("paper", "zerodha")
     partitions: int = 4
     port: int = field(default_factory=free_port)
+    kind: str = BROKER_KIND
+    version: str = KAFKA_VERSION
 
     def __post_init__(self) -> None:
-        self.broker = EmbeddedBroker("127.0.0.1", self.port, self.root / "cluster")
+        self.broker = new_broker(self.root / "cluster", self.port, kind=self.kind, version=self.version)
 
     @property
     def bootstrap(self) -> str:
@@ -67,6 +91,12 @@ class Cluster:
 
     def stop(self) -> None:
         self.broker.stop()
+
+    def restart_broker(self, *, kill: bool = False, down_for: float = 0.0) -> None:
+        """Stop the broker (SIGTERM, or SIGKILL as a crash), stay down ``down_for`` s, start it again."""
+        self.broker.kill() if kill else self.broker.stop()
+        time.sleep(down_for)
+        self.broker.start()
 
     # Kafka client helpers -----------------------------------------------------------------
 
@@ -89,8 +119,7 @@ class Cluster:
             consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
             await consumer.start()
             try:
-                partitions = consumer.partitions_for_topic(topic) or set()
-                tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+                tps = await topic_partitions(consumer, topic)
                 consumer.assign(tps)
                 await consumer.seek_to_beginning(*tps)
                 out: list[dict] = []
