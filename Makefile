@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser run test test-unit test-e2e broker-start broker-stop broker-status topics bench clean
+.PHONY: help install java kafka browser run test test-unit test-e2e broker-start broker-stop broker-status topics bench clean
 
 help:
 	@echo "make run     install (first time), start the embedded broker and the pipeline with simulated data"
@@ -19,7 +19,26 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) kafka
+
+# Java and Maven for the embedded Kafka broker: installed with apt when missing (as root on
+# Debian/Ubuntu); otherwise `kafka` says what is missing and `run` falls back to Tansu.
+java:
+	@if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing a JDK and Maven with apt-get for the embedded Kafka broker"; \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends default-jdk-headless maven >/dev/null 2>&1 \
+		  || { apt-get update -qq >/dev/null 2>&1 && \
+		       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends default-jdk-headless maven >/dev/null 2>&1; }; } \
+		|| echo "could not install a JDK and Maven with apt-get: the embedded broker falls back to Tansu"; \
+	else \
+		echo "java or mvn not found and apt-get unavailable (or not root): install a JDK 17+ and Maven, or the embedded broker falls back to Tansu"; \
+	fi
+
+# The pinned Apache Kafka (and the other major, for its compatibility test) from Maven Central
+# into .kafka/ (git-ignored); a no-op once there.
+kafka: $(STAMP) java
+	@$(PY) -c 'import sys; from alphapanda.embedded_broker.install import main; sys.exit(main(sys.argv[1:]))'
 
 run: install
 	$(VENV)/bin/alphapanda run

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import faust
 
@@ -23,6 +24,15 @@ log = logging.getLogger(__name__)
 TANSU_SETTINGS = dict(
     # Group joins take about half the session timeout.
     broker_session_timeout=6.0,
+    broker_heartbeat_interval=1.0,
+)
+
+
+# A worker killed without leaving its group holds its partitions until its session ends, and a
+# restarted one waits that long for them (Faust's default is 60 s, Kafka's consumers' 45 s).
+# Faust's own BROKER_SESSION_TIMEOUT / BROKER_HEARTBEAT_INTERVAL variables still override these.
+KAFKA_SETTINGS = dict(
+    broker_session_timeout=10.0,
     broker_heartbeat_interval=1.0,
 )
 
@@ -46,14 +56,15 @@ def faust_settings(settings: Settings, *, tansu: bool) -> dict:
         stream_wait_empty=False,
         # Resumes stream partitions only after their queues are cleared (alphapanda/recovery.py).
         TableManager="alphapanda.recovery:TableManager",
+        Table="alphapanda.faust_table:Table",
         key_serializer="raw",
         value_serializer="raw",
         autodiscover=False,
         web_cors_options=None,
         logging_config=logging_config(settings.log_format),
     )
-    if tansu:
-        conf.update(TANSU_SETTINGS)
+    defaults = TANSU_SETTINGS if tansu else KAFKA_SETTINGS
+    conf.update({k: v for k, v in defaults.items() if k.upper() not in os.environ})
     return conf
 
 

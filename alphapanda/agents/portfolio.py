@@ -203,6 +203,8 @@ def owns_account(broker: str) -> bool:
         url = app.router.key_store(accounts.name, account_of(broker))
     except KeyError:  # no assignment yet
         return False
+    except TypeError:  # the producer's metadata does not list the changelog yet (just created)
+        return False
     return app.router._urlident(url) == app.router._urlident(app.conf.canonical_url)
 
 

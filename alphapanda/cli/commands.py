@@ -58,8 +58,10 @@ async def broker(self, action: str, tool_args: tuple[str, ...]) -> None:
             sys.exit(1)
 
 
-# Kafka's tools take options click does not know: hand them over untouched.
+# Kafka's tools take options click does not know (and --help of their own): everything after
+# the action is handed over untouched.
 broker._click.ignore_unknown_options = True
+broker._click.allow_interspersed_args = False
 
 
 def _exec_tool(args: list[str]) -> NoReturn:

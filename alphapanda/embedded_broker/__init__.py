@@ -16,7 +16,7 @@ from alphapanda.embedded_broker.tansu import TansuBroker, tansu_available
 
 __all__ = [
     "BrokerError", "EmbeddedBroker", "KafkaBroker", "MissingTool", "TansuBroker", "embedded_broker",
-    "kafka_missing",
+    "kafka_missing", "tansu_available",
 ]
 
 EmbeddedBroker = KafkaBroker | TansuBroker

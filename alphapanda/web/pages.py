@@ -8,6 +8,7 @@ from faust.web import Request, Response, View
 
 from alphapanda import health as health_checks
 from alphapanda.agents.common import active_brokers
+from alphapanda.agents.observability import kafka_reachability
 from alphapanda.app import app
 from alphapanda.execution.registry import live_brokers
 
@@ -19,6 +20,9 @@ STATIC = Path(__file__).parent / "static"
 @app.page("/api/v1/health")
 class HealthView(View):
     async def get(self, request: Request) -> Response:
+        # Asked now, not only by the timer: app timers start once startup has finished, which a
+        # broker gone during startup holds back.
+        await kafka_reachability.probe()
         report = health_checks.report()
         return self.json(report, status=200 if report["status"] == "ok" else 503)
 

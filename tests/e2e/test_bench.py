@@ -63,7 +63,7 @@ def test_sigterm_stops_the_bench_with_its_workers_and_broker(tmp_path):
         text = log.read_text()
         assert "paced:" in text, text[-3000:]
         worker_pid = int(re.search(r"pids (\d+)", text).group(1))
-        host, port = re.search(r"embedded broker at ([\d.]+):(\d+)", text).groups()
+        host, port = re.search(r"embedded \w+ broker at ([\d.]+):(\d+)", text).groups()
 
         bench.send_signal(signal.SIGTERM)
         assert bench.wait(timeout=45) == 128 + signal.SIGTERM

@@ -10,6 +10,7 @@ from typing import AsyncIterator
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from alphapanda.kafka_io import topic_partitions
 from alphapanda.market.feeds import FeedRunner, FeedState, KiteFeed
 from alphapanda.market.hours import IST, MarketHours
 from alphapanda.market.instruments import load_instrument_master
@@ -60,7 +61,7 @@ async def read(kafka: Cluster, topic: str, *, expect: int, timeout: float = 10.0
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        tps = await topic_partitions(consumer, topic)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         records = []

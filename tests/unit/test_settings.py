@@ -13,7 +13,8 @@ def clean_env(monkeypatch, tmp_path):
     for name in [n for n in os.environ if n.startswith("RISK__")]:
         monkeypatch.delenv(name)
     for name in ("ACTIVE_BROKERS", "KAFKA_URL", "TOPIC_PARTITIONS", "MARKET_FEED", "ZERODHA__API_KEY",
-                 "TRADING__PAPER__SLIPPAGE_BPS", "STRATEGIES_DIR", "STORE_URL", "STORE_MEMORY_MB"):
+                 "TRADING__PAPER__SLIPPAGE_BPS", "STRATEGIES_DIR", "STORE_URL", "STORE_MEMORY_MB", "EMBEDDED_BROKER",
+                 "EMBEDDED_BROKER_HEAP_MB"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -26,6 +27,7 @@ def test_defaults_follow_the_contract():
     assert s.trading.paper.slippage_bps == 5 and s.trading.paper.commission == "zerodha"
     assert s.trading.paper.starting_cash == 1_000_000 and s.trading.zerodha.enabled is False
     assert s.strategies_dir.is_dir()
+    assert s.embedded_broker == "kafka" and s.embedded_broker_heap_mb == 256
 
 
 def test_active_brokers_is_a_comma_list(monkeypatch):
@@ -83,4 +85,11 @@ def test_risk_limits_are_seeded_per_broker_from_json_values(monkeypatch):
 def test_a_bad_risk_limit_setting_is_named(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name.rsplit("__", 1)[0] if "NYSE" in name else name):
+        load_settings()
+
+
+@pytest.mark.parametrize("name, value", [("EMBEDDED_BROKER", "zookeeper"), ("EMBEDDED_BROKER_HEAP_MB", "16")])
+def test_a_bad_embedded_broker_setting_names_itself(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
         load_settings()

@@ -14,7 +14,7 @@ import logging
 import random
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Awaitable, Callable, Literal, Sequence
+from typing import Any, Awaitable, Callable, Literal, Sequence
 from urllib.parse import quote_plus, urlencode
 
 import aiohttp
@@ -134,6 +134,7 @@ class KiteTicker:
         self._tokens = unique_tokens
         self._mode: TickerMode = mode
         self._on_ticks = on_ticks
+        self._callbacks: set[asyncio.Future] = set()
         self._on_order_update = on_order_update
         self._on_state_change = on_state_change
         self._instruments = instruments
@@ -198,6 +199,8 @@ class KiteTicker:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait({task})
+        if self._callbacks:
+            await asyncio.wait(set(self._callbacks))
         if self._state != "failed":
             self._set_state("stopped")
 
@@ -330,7 +333,15 @@ class KiteTicker:
                             packet.instrument_token, problems)
         if ticks:
             self._stats = replace(self._stats, ticks=self._stats.ticks + len(ticks))
-            await self._on_ticks(ticks)
+            await self._deliver(self._on_ticks, ticks)
+
+    async def _deliver(self, callback: Callable[[Any], Awaitable[None]], arg: Any) -> None:
+        """Run a callback to its end even when :meth:`stop` cancels the connection loop meanwhile:
+        what it sent may be on its way to Kafka already, and must be counted as sent."""
+        task = asyncio.ensure_future(callback(arg))
+        self._callbacks.add(task)
+        task.add_done_callback(self._callbacks.discard)
+        await asyncio.shield(task)
 
     async def _handle_text(self, text: str) -> None:
         try:
@@ -349,7 +360,7 @@ class KiteTicker:
                 return
             self._stats = replace(self._stats, order_updates=self._stats.order_updates + 1)
             if self._on_order_update is not None:
-                await self._on_order_update(data)
+                await self._deliver(self._on_order_update, data)
             else:
                 log.debug("order update %s received; no on_order_update callback",
                           data.get("order_id"))
