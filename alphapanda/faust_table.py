@@ -13,6 +13,8 @@ class Table(faust.Table):
         # list the topic with no partitions yet (its leaders are still being elected). Faust took
         # that for a partition-count mismatch and crashed every agent that reads the table. Zero
         # means "not known yet": the check runs again with the next event.
+        if source_topic in self._verified_source_topics_for_partitions:
+            return  # checked already (Faust's own first step, kept cheap on every write)
         if self.app.consumer.topic_partitions(self.changelog_topic_name) == 0:
             return
         super()._verify_source_topic_partitions(source_topic)

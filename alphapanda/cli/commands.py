@@ -14,12 +14,12 @@ import click
 from faust.cli import argument, option
 
 from alphapanda.app import app, settings
-from alphapanda.embedded_broker import BrokerError, embedded_broker
+from alphapanda.embedded_broker import BrokerError, EmbeddedBroker, embedded_broker
 from alphapanda.kafka_probe import is_listening
 from alphapanda.topics import all_topics
 
 
-def _embedded():
+def _embedded() -> EmbeddedBroker:
     host, port = settings.kafka_host_port
     return embedded_broker(settings.embedded_broker, host, port, settings.data_dir,
                            heap_mb=settings.embedded_broker_heap_mb)

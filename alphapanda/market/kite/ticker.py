@@ -46,6 +46,10 @@ _MODES = ("ltp", "quote", "full")
 _CREDENTIALS_REJECTED = (401, 403)
 
 
+#: Seconds :meth:`KiteTicker.stop` waits for callbacks still delivering (acks from Kafka).
+CALLBACK_STOP_TIMEOUT = 10.0
+
+
 class KiteTickerError(RuntimeError):
     """The ticker gave up: reconnection attempts exhausted or the credentials were rejected."""
 
@@ -199,8 +203,10 @@ class KiteTicker:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait({task})
-        if self._callbacks:
-            await asyncio.wait(set(self._callbacks))
+        # A callback still delivering may be the caller itself; others get a bounded wait.
+        pending = self._callbacks - {asyncio.current_task()}
+        if pending:
+            await asyncio.wait(pending, timeout=CALLBACK_STOP_TIMEOUT)
         if self._state != "failed":
             self._set_state("stopped")
 
