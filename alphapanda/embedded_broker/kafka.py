@@ -127,10 +127,6 @@ class KafkaBroker(BrokerProcess):
     def properties_file(self) -> Path:
         return self.node_dir / "server.properties"
 
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
     # State ------------------------------------------------------------------------------
 
     @property

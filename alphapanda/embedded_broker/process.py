@@ -66,7 +66,8 @@ def stop_pid(pid: int, timeout: float, sig: int = signal.SIGTERM) -> None:
 class BrokerProcess:
     """What every embedded broker does with its process: find it, say whether it runs, stop it.
 
-    A subclass names ``pid_file``, ``address``, and ``pid_marker`` (bytes its command line holds).
+    A subclass names ``host``, ``port``, ``pid_file`` and ``pid_marker`` (bytes its command line
+    holds).
     ``_process`` is the process this object started, so that it can stop it even without the
     pid file (a temporary data dir removed under it); another process stops it through the file.
     """
@@ -75,9 +76,12 @@ class BrokerProcess:
     pid_file: Path
     host: str
     port: int
-    address: str
     pid_marker: bytes
     stop_timeout: float = 30.0
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
 
     def pid(self) -> int | None:
         """The pid of this broker's running process, or None (a stale pid file is removed)."""

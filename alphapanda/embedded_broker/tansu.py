@@ -65,10 +65,6 @@ class TansuBroker(BrokerProcess):
     def log_file(self) -> Path:
         return self._dir / "tansu.log"
 
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
     def start(self, timeout: float = 15.0) -> int:
         """Start the broker in its own session (it outlives this process) and wait for its port."""
         if (pid := self.pid()) is not None:
