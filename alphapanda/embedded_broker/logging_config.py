@@ -30,13 +30,15 @@ log4j.logger.state.change.logger=WARN
 
 def log_config_flag(folder: Path, major: int, *, tool: bool) -> str:
     """Write the configuration into ``folder`` and return the JVM flag that loads it."""
-    level, target = ("WARN", "SYSTEM_ERR") if tool else ("INFO", "SYSTEM_OUT")
+    level = "WARN" if tool else "INFO"
     name = f"log4j{'2' if major >= 4 else ''}-{'tool' if tool else 'broker'}.properties"
     path = folder / name
     if major >= 4:
-        text, flag = _LOG4J2.format(level=level, target=target), "-Dlog4j2.configurationFile="
+        text = _LOG4J2.format(level=level, target="SYSTEM_ERR" if tool else "SYSTEM_OUT")
+        flag = "-Dlog4j2.configurationFile="
     else:
-        text, flag = _LOG4J1.format(level=level, target=target.replace("SYSTEM_", "System.").replace("ERR", "err").replace("OUT", "out")), "-Dlog4j.configuration=file:"
+        text = _LOG4J1.format(level=level, target="System.err" if tool else "System.out")
+        flag = "-Dlog4j.configuration=file:"
     folder.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
