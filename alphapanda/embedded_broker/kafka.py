@@ -1,39 +1,41 @@
-"""One Apache Kafka node in KRaft mode (combined broker and controller) on this machine.
+"""A local Apache Kafka cluster of one or more KRaft nodes, each a combined broker and controller.
 
-Its files live under ``DATA_DIR/broker/node-1``: the rendered ``server.properties``, the pid and
-log files, and ``data/`` (``log.dirs``), which is formatted on the first start and kept after
-that, so topics, offsets, groups, changelogs and dead letters survive a stop, a crash and a
-SIGKILL. Kafka's own scripts are not needed: the JVM is started on the jars that
-:mod:`alphapanda.embedded_broker.install` laid out.
+Node *i* (1..N) listens for clients on ``KAFKA_URL``'s port + *i* − 1; its controller port is
+chosen free once and kept. Every node votes in the controller quorum, so a 3-node cluster keeps
+serving with any one node down. The cluster's shape (node count, security) is fixed when it is
+first formatted and kept in ``DATA_DIR/broker/cluster.json``: ``start`` again starts only the
+nodes that are down.
+
+With ``security="sasl_ssl"`` the client listeners speak SASL_SSL with SCRAM-SHA-512: a CA and a
+server certificate are made under ``DATA_DIR/broker/tls`` and the user is written into the
+cluster's metadata at format time (``kafka-storage format --add-scram``). Nodes talk to each
+other over a PLAINTEXT listener bound to the same loopback host.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import os
-import shutil
-import socket
+import json
+import signal
 import subprocess
 import tempfile
 import time
+import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from alphapanda.embedded_broker import install
 from alphapanda.embedded_broker.errors import BrokerError
-from alphapanda.embedded_broker.logging_config import log_config_flag
-from alphapanda.embedded_broker.process import BrokerProcess, alive
+from alphapanda.embedded_broker.kafka_node import KafkaNode, class_archive, free_port
+from alphapanda.embedded_broker.process import alive
+from alphapanda.embedded_broker.tls import TlsFiles, ensure_tls
 from alphapanda.kafka_probe import is_listening
 
-__all__ = ["KafkaBroker", "READY_LINE", "build_class_archive", "new_cluster_id"]
+__all__ = ["KafkaBroker", "SECURITY_MODES", "SCRAM_MECHANISM", "build_class_archive", "new_cluster_id"]
 
-#: Logged once the broker is unfenced and serves clients (KAFKA.md).
-READY_LINE = b"Kafka Server started"
-BROKER_MAIN = "kafka.Kafka"
-STORAGE_TOOL = "kafka.tools.StorageTool"
-NODE_ID = 1
+SECURITY_MODES = ("plaintext", "sasl_ssl")
+SCRAM_MECHANISM = "SCRAM-SHA-512"
 
 
 def new_cluster_id() -> str:
@@ -42,21 +44,6 @@ def new_cluster_id() -> str:
         text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not text.startswith("-"):
             return text
-
-
-def class_archive(libs: Path) -> Path:
-    """Where the shared class archive of these jars and this JVM lives."""
-    java = hashlib.sha1(os.path.realpath(install.java()).encode()).hexdigest()[:10]
-    return libs.parent / f"broker-classes-{java}.jsa"
-
-
-def class_data_sharing(libs: Path) -> list[str]:
-    """JVM flags that load Kafka's classes from the archive :func:`build_class_archive` made.
-
-    Class loading is most of a start (measured: 2.7 s without it, 1.7 s with it).
-    """
-    archive = class_archive(libs)
-    return [f"-XX:SharedArchiveFile={archive}"] if archive.exists() else []
 
 
 def build_class_archive(version: str = install.KAFKA_VERSION) -> Path:
@@ -68,28 +55,22 @@ def build_class_archive(version: str = install.KAFKA_VERSION) -> Path:
         return archive
     with tempfile.TemporaryDirectory(prefix="alphapanda-kafka-cds-") as work:
         partial = Path(work) / "classes.jsa"
-        node = KafkaBroker("127.0.0.1", _free_port("127.0.0.1"), Path(work), version=version,
-                           extra_jvm_flags=(f"-XX:ArchiveClassesAtExit={partial}",))
-        node.start()
-        node.stop()
+        broker = KafkaBroker("127.0.0.1", free_port("127.0.0.1"), Path(work), version=version,
+                             extra_jvm_flags=(f"-XX:ArchiveClassesAtExit={partial}",))
+        broker.start()
+        broker.stop()
         if partial.exists() and partial.stat().st_size > 0:
             shutil.move(partial, archive)
     return archive
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 @dataclass
-class KafkaBroker(BrokerProcess):
-    """A single-node Kafka cluster at ``host:port`` with its state under ``data_dir/broker``.
+class KafkaBroker:
+    """The embedded Kafka at ``host:port`` with its state under ``data_dir/broker``.
 
-    Responsibilities: render the node's configuration, format its storage once, start the JVM
-    and wait until it serves, stop it cleanly (SIGTERM: a controlled shutdown), and tell whether
-    it runs. ``heap_mb`` is the JVM heap (``EMBEDDED_BROKER_HEAP_MB``).
+    ``nodes`` and ``security`` of None mean: what the cluster was made with (1 and plaintext
+    for a new one). ``sasl_username``/``sasl_password`` are the SCRAM user a ``sasl_ssl``
+    cluster is made with. ``heap_mb`` is each node's JVM heap (``EMBEDDED_BROKER_HEAP_MB``).
     """
 
     host: str
@@ -97,114 +78,197 @@ class KafkaBroker(BrokerProcess):
     data_dir: Path
     heap_mb: int = 256
     version: str = install.KAFKA_VERSION
-    #: A formatted, never started ``data/`` to copy instead of running StorageTool (tests start
-    #: many brokers; a copy takes milliseconds, a format a JVM start). Made on first use.
+    #: A folder of formatted, never started ``node-I`` data dirs to copy instead of running
+    #: StorageTool (tests start many brokers; a copy takes milliseconds, a format a JVM start).
+    #: Made on first use.
     format_template: Path | None = None
     extra_jvm_flags: tuple[str, ...] = ()
+    nodes: int | None = None
+    security: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
 
     kind = "kafka"
-    stop_timeout = 60.0
 
-    # Files ------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        shape = self._recorded_shape()
+        if shape is not None:
+            self._check_shape(shape)
+            self.nodes, self.security = shape["nodes"], shape["security"]
+        self.nodes = self.nodes or 1
+        self.security = self.security or "plaintext"
+        if self.security not in SECURITY_MODES:
+            raise BrokerError(f"--security {self.security}: expected one of {', '.join(SECURITY_MODES)}")
+        if self.nodes < 1 or self.port + self.nodes - 1 > 65535:
+            raise BrokerError(f"--nodes {self.nodes}: expected 1 or more nodes on ports from {self.port} up")
+        self.members = [
+            KafkaNode(i, self.host, self.port + i - 1, self.broker_dir / f"node-{i}", heap_mb=self.heap_mb,
+                      version=self.version, extra_jvm_flags=self.extra_jvm_flags)
+            for i in range(1, self.nodes + 1)
+        ]
+
+    # Shape ------------------------------------------------------------------------------
 
     @property
-    def node_dir(self) -> Path:
-        return self.data_dir / "broker" / f"node-{NODE_ID}"
+    def broker_dir(self) -> Path:
+        return self.data_dir / "broker"
 
     @property
-    def log_dirs(self) -> Path:
-        return self.node_dir / "data"
+    def shape_file(self) -> Path:
+        return self.broker_dir / "cluster.json"
+
+    @property
+    def tls(self) -> TlsFiles:
+        return TlsFiles(self.broker_dir / "tls")
+
+    def _recorded_shape(self) -> dict | None:
+        try:
+            return json.loads(self.shape_file.read_text())
+        except FileNotFoundError:
+            pass
+        # Made before cluster.json existed: one plaintext node.
+        if (self.broker_dir / "node-1" / "data" / "meta.properties").exists():
+            return {"nodes": 1, "security": "plaintext"}
+        return None
+
+    def _check_shape(self, shape: dict) -> None:
+        asked = {"nodes": self.nodes, "security": self.security}
+        differs = [f"--{k} {v}" for k, v in asked.items() if v is not None and v != shape[k]]
+        if differs:
+            raise BrokerError(
+                f"{self.broker_dir} holds a {shape['nodes']}-node {shape['security']} cluster, not "
+                f"{' '.join(differs)}: start it as it is (without those options), or stop it and remove "
+                f"{self.broker_dir} (its topics go with it), or use another DATA_DIR"
+            )
+
+    # The BrokerProcess face (node 1 stands for the cluster where one is asked for) --------
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.address for node in self.members)
 
     @property
     def pid_file(self) -> Path:
-        return self.node_dir / "kafka.pid"
+        return self.members[0].pid_file
 
     @property
     def log_file(self) -> Path:
-        return self.node_dir / "kafka.log"
+        return self.members[0].log_file
 
     @property
-    def properties_file(self) -> Path:
-        return self.node_dir / "server.properties"
+    def node_dir(self) -> Path:
+        return self.members[0].node_dir
 
-    # State ------------------------------------------------------------------------------
+    def node(self, node_id: int) -> KafkaNode:
+        return self.members[node_id - 1]
 
-    @property
-    def pid_marker(self) -> bytes:
-        return str(self.properties_file).encode()
+    def pid(self) -> int | None:
+        return self.members[0].pid()
 
-    # Start and stop ---------------------------------------------------------------------
+    def is_running(self) -> bool:
+        """True when every node runs."""
+        return all(node.is_running() for node in self.members)
+
+    def status_lines(self) -> list[str]:
+        return [node.status_line() for node in self.members]
+
+    # Start ------------------------------------------------------------------------------
 
     def start(self, timeout: float = 120.0) -> int:
-        """Start the node in its own session (it outlives this process); return once it serves.
+        """Start the nodes that are down and return once every node serves; node 1's pid.
 
-        A running node is left as it is. A port held by another program is an error.
+        Running nodes are left as they are. A port held by another program is an error.
         """
-        if (pid := self.pid()) is not None:
-            return pid
+        down = [node for node in self.members if not node.is_running()]
+        if not down:
+            return self.pid()
         libs = install.require(self.version)
-        if is_listening(self.host, self.port):
-            raise BrokerError(
-                f"{self.address} is in use by another program, not the embedded broker of "
-                f"{self.data_dir}: stop it, or point KAFKA_URL at another port"
-            )
-        self.node_dir.mkdir(parents=True, exist_ok=True)
-        controller_port = self._controller_port()
-        self.properties_file.write_text(self._properties(controller_port))
-        if not (self.log_dirs / "meta.properties").exists():
-            self._format(libs)
-        offset = self.log_file.stat().st_size if self.log_file.exists() else 0
-        command = [
-            install.java(), f"-Xmx{self.heap_mb}m", f"-Xms{min(self.heap_mb, 128)}m",
-            "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
-            *(self.extra_jvm_flags or class_data_sharing(libs)),
-            log_config_flag(self.node_dir, install.major(self.version), tool=False),
-            "-cp", f"{libs}/*", BROKER_MAIN, str(self.properties_file),
-        ]
-        with open(self.log_file, "ab") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True)
-        self._process = process
-        self.pid_file.write_text(str(process.pid))
-        self._wait_ready(process, offset, timeout)
-        return process.pid
-
-    # Internals --------------------------------------------------------------------------
-
-    def _controller_port(self) -> int:
-        """The KRaft controller's port: chosen free once, then kept (it is in the quorum config)."""
-        path = self.node_dir / "controller.port"
+        ports = {node.node_id: self._node_ports(node) for node in self.members}
+        for node in down:
+            node.check_ports_free(list(ports[node.node_id].values()))
+        if self.security == "sasl_ssl":
+            self._require_credentials()
+            ensure_tls(self.tls.folder, [self.host])
+        for node in self.members:
+            node.properties_file.write_text(self._properties(node, ports))
+        unformatted = [node for node in self.members if not node.is_formatted]
+        if unformatted:
+            self._format(libs, unformatted)
+        self.broker_dir.mkdir(parents=True, exist_ok=True)
+        self.shape_file.write_text(json.dumps({"nodes": self.nodes, "security": self.security}) + "\n")
+        # A quorum of controllers must be up before any node serves: launch them all, then wait.
+        for node in down:
+            node.launch(libs)
+        deadline = time.monotonic() + timeout
         try:
-            port = int(path.read_text())
-        except (FileNotFoundError, ValueError):
-            port = _free_port(self.host)
-            path.write_text(str(port))
-        if is_listening(self.host, port):
-            raise BrokerError(f"the embedded broker's controller port {self.host}:{port} ({path}) is in use by another program")
-        return port
+            for node in down:
+                node.wait_ready(deadline)
+        except BrokerError:
+            for node in down:
+                node.stop()
+            raise
+        return self.pid()
 
-    def _properties(self, controller_port: int) -> str:
+    def _node_ports(self, node: KafkaNode) -> dict[str, int]:
+        ports = {"controller": node.kept_port("controller")}
+        if self.security != "plaintext":
+            ports["internal"] = node.kept_port("internal")
+        return ports
+
+    def _require_credentials(self) -> None:
+        missing = [name for name, value in (("KAFKA__SASL_USERNAME", self.sasl_username),
+                                            ("KAFKA__SASL_PASSWORD", self.sasl_password)) if not value]
+        if missing:
+            raise BrokerError(f"--security sasl_ssl makes a SCRAM user from {' and '.join(missing)}: set them")
+        if any(c in (self.sasl_username or "") + (self.sasl_password or "") for c in '"\\'):
+            raise BrokerError("KAFKA__SASL_USERNAME / KAFKA__SASL_PASSWORD: the embedded broker takes no \" or \\ in them")
+
+    # Configuration ----------------------------------------------------------------------
+
+    def _properties(self, node: KafkaNode, ports: dict[int, dict[str, int]]) -> str:
         host = self.host
-        settings = {
+        n = self.nodes
+        # Kafka's own internal topics: 3 replicas where there are 3 nodes, fewer on smaller clusters.
+        replicas = min(n, 3)
+        internal_isr = 2 if replicas >= 3 else 1
+        voters = ",".join(f"{i}@{host}:{p['controller']}" for i, p in sorted(ports.items()))
+        own = ports[node.node_id]
+        if self.security == "plaintext":
+            listeners = f"PLAINTEXT://{host}:{node.port},CONTROLLER://{host}:{own['controller']}"
+            advertised = f"PLAINTEXT://{host}:{node.port}"
+            protocol_map = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+            inter_broker = "PLAINTEXT"
+        else:
+            listeners = (f"SASL_SSL://{host}:{node.port},INTERNAL://{host}:{own['internal']},"
+                         f"CONTROLLER://{host}:{own['controller']}")
+            advertised = f"SASL_SSL://{host}:{node.port},INTERNAL://{host}:{own['internal']}"
+            protocol_map = "SASL_SSL:SASL_SSL,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"
+            inter_broker = "INTERNAL"
+        settings: dict[str, object] = {
             "process.roles": "broker,controller",
-            "node.id": NODE_ID,
-            "controller.quorum.voters": f"{NODE_ID}@{host}:{controller_port}",
-            "listeners": f"PLAINTEXT://{host}:{self.port},CONTROLLER://{host}:{controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{host}:{self.port}",
+            "node.id": node.node_id,
+            "controller.quorum.voters": voters,
+            "listeners": listeners,
+            "advertised.listeners": advertised,
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "log.dirs": self.log_dirs,
-            # One node: the internal topics cannot have 3 replicas; a few partitions suit it.
-            "offsets.topic.replication.factor": 1,
+            "inter.broker.listener.name": inter_broker,
+            "listener.security.protocol.map": protocol_map,
+            "log.dirs": node.log_dirs,
+            "offsets.topic.replication.factor": replicas,
             "offsets.topic.num.partitions": 8,
-            "transaction.state.log.replication.factor": 1,
-            "transaction.state.log.min.isr": 1,
+            "transaction.state.log.replication.factor": replicas,
+            "transaction.state.log.min.isr": internal_isr,
             "transaction.state.log.num.partitions": 4,
-            "default.replication.factor": 1,
+            # The app sets replicas and min.insync.replicas on its own topics (TOPIC_*).
+            "default.replication.factor": replicas,
             "min.insync.replicas": 1,
-            # After a crash the restarted controller holds the node's new registration until the
-            # old one's session ends (9 s by default): a start after a SIGKILL took 15 s.
+            # A crashed node's replicas and leaderships move once its session ends (9 s by
+            # default); and a restarted controller holds the node's new registration until then:
+            # a start after a SIGKILL took 15 s.
             "broker.heartbeat.interval.ms": 500,
             "broker.session.timeout.ms": 2500,
             # Faust's first group join would otherwise wait 3 s.
@@ -215,56 +279,98 @@ class KafkaBroker(BrokerProcess):
             "num.io.threads": 4,
             "background.threads": 4,
             "num.recovery.threads.per.data.dir": 2,
+            "num.replica.fetchers": 1,
         }
         if install.major(self.version) >= 4:
-            settings["share.coordinator.state.topic.replication.factor"] = 1
-            settings["share.coordinator.state.topic.min.isr"] = 1
+            settings["share.coordinator.state.topic.replication.factor"] = replicas
+            settings["share.coordinator.state.topic.min.isr"] = internal_isr
+        if self.security == "sasl_ssl":
+            settings.update({
+                "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+                "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                "ssl.keystore.type": "PEM",
+                "ssl.keystore.location": self.tls.server,
+                "ssl.client.auth": "none",
+            })
         lines = ["# Rendered by alphapanda broker start on every start; edits are overwritten."]
         lines += [f"{key}={value}" for key, value in settings.items()]
         return "\n".join(lines) + "\n"
 
-    def _format(self, libs: Path) -> None:
+    # Format -----------------------------------------------------------------------------
+
+    def _format(self, libs: Path, nodes: list[KafkaNode]) -> None:
         template = self.format_template
-        if template is not None and (template / "meta.properties").exists():
-            shutil.copytree(template, self.log_dirs, dirs_exist_ok=True)
+        if template is not None and all((template / f"node-{n.node_id}" / "meta.properties").exists() for n in nodes):
+            for node in nodes:
+                node.copy_format(template / f"node-{node.node_id}")
             return
-        command = [
-            install.java(), "-Xmx128m", log_config_flag(self.node_dir, install.major(self.version), tool=True),
-            "-cp", f"{libs}/*", STORAGE_TOOL, "format", "-t", new_cluster_id(), "-c", str(self.properties_file),
-        ]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise BrokerError(f"formatting {self.log_dirs} failed: {(result.stdout + result.stderr).strip()[-2000:]}")
-        if template is not None and not template.exists():
-            shutil.copytree(self.log_dirs, template)
+        cluster_id = self._cluster_id() or new_cluster_id()
+        extra = []
+        if self.security == "sasl_ssl":
+            extra = ["--add-scram", f'{SCRAM_MECHANISM}=[name="{self.sasl_username}",password="{self.sasl_password}"]']
+        # StorageTool JVMs in parallel: one per node.
+        processes = [(node, subprocess.Popen(node.format_command(libs, cluster_id, extra), stdout=subprocess.PIPE,
+                                             stderr=subprocess.STDOUT, text=True)) for node in nodes]
+        for node, process in processes:
+            output, _ = process.communicate()
+            if process.returncode != 0:
+                text = output.strip()[-2000:]
+                if self.sasl_password:
+                    text = text.replace(self.sasl_password, "**********")
+                raise BrokerError(f"formatting {node.log_dirs} failed: {text}")
+        if template is not None and not template.exists() and len(nodes) == len(self.members):
+            for node in nodes:
+                shutil.copytree(node.log_dirs, template / f"node-{node.node_id}")
 
-    def _wait_ready(self, process: subprocess.Popen, offset: int, timeout: float) -> None:
+    def _cluster_id(self) -> str | None:
+        """The id the formatted nodes share (a node formatted later must join the same cluster)."""
+        for node in self.members:
+            try:
+                for line in (node.log_dirs / "meta.properties").read_text().splitlines():
+                    if line.startswith("cluster.id="):
+                        return line.split("=", 1)[1].strip()
+            except FileNotFoundError:
+                continue
+        return None
+
+    # Stop -------------------------------------------------------------------------------
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """A clean shutdown of every node at once (each does a controlled shutdown while the
+        others' controllers still run); True when any ran."""
+        return self._signal_all(signal.SIGTERM, KafkaNode.stop_timeout if timeout is None else timeout)
+
+    def kill(self) -> bool:
+        """SIGKILL every node, as a crash would."""
+        return self._signal_all(signal.SIGKILL, 10.0)
+
+    def _signal_all(self, sig: int, timeout: float) -> bool:
+        import os
+
+        pids = {}
+        for node in self.members:
+            pid = node.pid()
+            if pid is None and node._process is not None and node._process.poll() is None:
+                pid = node._process.pid
+            if pid is not None:
+                pids[node.node_id] = pid
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
         deadline = time.monotonic() + timeout
-        seen, ready = offset, False
-        while time.monotonic() < deadline:
-            if process.poll() is not None or not alive(process.pid):
-                self.pid_file.unlink(missing_ok=True)
-                raise BrokerError(f"Kafka exited with {process.returncode} while starting:\n{self._log_tail(offset)}")
-            if not ready:
-                # Read on from where the last look stopped (less the line's length, in case it was cut).
-                start = max(offset, seen - len(READY_LINE))
-                chunk = self._log_since(start)
-                seen = start + len(chunk)
-                ready = READY_LINE in chunk
-            if ready and is_listening(self.host, self.port, timeout=0.2):
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise BrokerError(f"Kafka did not serve at {self.address} within {timeout:.0f} s; see {self.log_file}")
-
-    def _log_since(self, offset: int) -> bytes:
-        try:
-            with open(self.log_file, "rb") as log:
-                log.seek(offset)
-                return log.read()
-        except OSError:
-            return b""
-
-    def _log_tail(self, offset: int, lines: int = 20) -> str:
-        text = self._log_since(offset).decode(errors="replace").splitlines()
-        return "\n".join(text[-lines:]) or f"(nothing logged; see {self.log_file})"
+        for node_id, pid in pids.items():
+            while alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+                while alive(pid):
+                    time.sleep(0.02)
+        for node in self.members:
+            if node.node_id in pids:
+                node.pid_file.unlink(missing_ok=True)
+                wait_until = time.monotonic() + 10.0
+                while is_listening(node.host, node.port, timeout=0.2) and time.monotonic() < wait_until:
+                    time.sleep(0.05)
+        return bool(pids)
