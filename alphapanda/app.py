@@ -11,12 +11,14 @@ import os
 import faust
 
 from alphapanda import codec, stores
+from alphapanda.kafka_connection import KafkaConnection, KafkaSetupError
 from alphapanda.kafka_probe import is_tansu
 from alphapanda.logs import logging_config
 from alphapanda.settings import Settings, SettingsError, get_settings
+from alphapanda.topic_policy import TopicPolicy
 from alphapanda.transport import TansuTransport, Transport
 
-__all__ = ["app", "settings", "create_app"]
+__all__ = ["app", "settings", "create_app", "kafka_connection", "topic_policy"]
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +39,16 @@ KAFKA_SETTINGS = dict(
 )
 
 
-def faust_settings(settings: Settings, *, tansu: bool) -> dict:
+def faust_settings(settings: Settings, *, tansu: bool, credentials=None) -> dict:
     conf = dict(
         broker=settings.kafka_url,
         store=settings.store_url,
         datadir=str(settings.data_dir / "worker"),
         web_port=settings.web_port,
         topic_partitions=settings.topic_partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication_factor,
+        # TLS and SASL (KAFKA__*) for the worker's consumer, producer and topic creation.
+        broker_credentials=credentials,
         # No idempotent producer or transactions on Tansu, and Faust's exactly_once has open
         # duplicate bugs: at-least-once plus idempotent consumers everywhere (DESIGN.md).
         processing_guarantee="at_least_once",
@@ -68,13 +72,46 @@ def faust_settings(settings: Settings, *, tansu: bool) -> dict:
     return conf
 
 
+class App(faust.App):
+    """Faust's app, which checks its Kafka settings once before any client of it connects."""
+
+    alphapanda_connection: KafkaConnection
+    alphapanda_topic_policy: TopicPolicy
+    alphapanda_tansu: bool
+
+    alphapanda_setup_error: KafkaSetupError | None = None
+
+    async def on_first_start(self) -> None:
+        # An untrusted certificate or a refused password would otherwise be retried forever.
+        from alphapanda.kafka_preflight import check
+
+        try:
+            if self.alphapanda_setup_error is not None:
+                raise self.alphapanda_setup_error
+            await check(self.alphapanda_connection)
+        except KafkaSetupError as exc:
+            log.error("alphapanda: %s", exc)
+            raise SystemExit(f"alphapanda: {exc}") from None
+        await super().on_first_start()
+
+
 def create_app(settings: Settings) -> faust.App:
     codec.register()
     stores.register(settings.store_memory_mb)
     (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)
-    tansu = is_tansu(settings.kafka_bootstrap)
-    app = faust.App("alphapanda", **faust_settings(settings, tansu=tansu))
-    app.alphapanda_tansu = tansu  # type: ignore[attr-defined]
+    connection = KafkaConnection.from_settings(settings)
+    try:
+        credentials, setup_error = connection.faust_credentials(), None
+    except KafkaSetupError as exc:
+        # Reported when something would connect (the worker's start, a Kafka command), not on
+        # import: `broker start --security sasl_ssl` makes the CA that KAFKA__SSL_CAFILE names.
+        credentials, setup_error = None, exc
+    tansu = setup_error is None and is_tansu(connection)
+    app = App("alphapanda", **faust_settings(settings, tansu=tansu, credentials=credentials))
+    app.alphapanda_setup_error = setup_error
+    app.alphapanda_connection = connection
+    app.alphapanda_topic_policy = TopicPolicy.from_settings(settings)
+    app.alphapanda_tansu = tansu
     app.transport = (TansuTransport if tansu else Transport)(app.conf.broker_consumer, app)
     return app
 
@@ -84,7 +121,10 @@ try:
 except SettingsError as exc:
     raise SystemExit(f"alphapanda: {exc}") from None
 
+#: How every Kafka client of the app connects (KAFKA_URL, KAFKA__*), and what its topics are made with.
 app = create_app(settings)
+kafka_connection = app.alphapanda_connection
+topic_policy = app.alphapanda_topic_policy
 
 # Stages hang off the app by decorators; importing them is the wiring.
 from alphapanda import wiring  # noqa: E402,F401

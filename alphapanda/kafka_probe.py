@@ -21,11 +21,13 @@ def is_listening(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-async def _cluster_id(bootstrap: str, timeout: float) -> str | None:
+async def _cluster_id(kafka, timeout: float) -> str | None:
     from aiokafka import AIOKafkaClient
     from aiokafka.protocol.metadata import MetadataRequest
 
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    from alphapanda.kafka_connection import as_connection
+
+    client = AIOKafkaClient(**as_connection(kafka).options(), request_timeout_ms=int(timeout * 1000))
     try:
         await asyncio.wait_for(client.bootstrap(), timeout)
         response = await asyncio.wait_for(client.send(client.get_random_node(), MetadataRequest([])), timeout)
@@ -34,7 +36,7 @@ async def _cluster_id(bootstrap: str, timeout: float) -> str | None:
         await client.close()
 
 
-def cluster_id(bootstrap: str, timeout: float = 3.0) -> str | None:
+def cluster_id(bootstrap, timeout: float = 3.0) -> str | None:
     """The cluster id the server reports, or None when it cannot be asked.
 
     Runs in its own thread and loop, so it is safe to call while an event loop is running.
@@ -53,9 +55,15 @@ def cluster_id(bootstrap: str, timeout: float = 3.0) -> str | None:
     return result[0]
 
 
-def is_tansu(bootstrap: str) -> bool:
-    """True when the server is Tansu (the embedded broker), whose quirks need special settings."""
-    host, port = bootstrap.split(",")[0].rsplit(":", 1)
-    if not is_listening(host, int(port)):
+def is_tansu(kafka) -> bool:
+    """True when the server at ``kafka`` (``host:port`` or a KafkaConnection) is Tansu (the
+    embedded broker), whose quirks need special settings."""
+    from alphapanda.kafka_connection import as_connection
+
+    connection = as_connection(kafka)
+    if connection.security_protocol != "PLAINTEXT":
+        return False  # the embedded Tansu speaks only plaintext
+    host, port = connection.hosts[0]
+    if not is_listening(host, port):
         return False
-    return cluster_id(bootstrap) in _TANSU_CLUSTER_IDS
+    return cluster_id(connection) in _TANSU_CLUSTER_IDS

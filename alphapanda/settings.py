@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from alphapanda import brokers
@@ -75,6 +75,67 @@ class WebSettings(BaseModel):
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ValueError(f"{origin!r} is not an origin (expected * or http(s)://host[:port])")
         return origins
+
+
+class KafkaClientSettings(BaseModel):
+    """How every Kafka client of the app connects (``KAFKA__*``): TLS and SASL for managed clusters.
+
+    Checked here so that a worker never starts with settings it cannot use: a SASL protocol needs
+    a mechanism and credentials, a client key needs its certificate. The PEM files are read when
+    a client first needs them (``alphapanda/kafka_connection.py``), so that ``broker start
+    --security sasl_ssl`` can make the CA that ``KAFKA__SSL_CAFILE`` names.
+    """
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+    @field_validator("security_protocol", mode="before")
+    @classmethod
+    def _protocol_upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("sasl_mechanism", mode="before")
+    @classmethod
+    def _mechanism_upper(cls, value: object) -> object:
+        # scram-sha-512 and SCRAM_SHA_512 both mean SCRAM-SHA-512; empty means unset.
+        return (value.strip().upper().replace("_", "-") or None) if isinstance(value, str) else value
+
+    @field_validator("sasl_username", "sasl_password", "ssl_cafile", "ssl_certfile", "ssl_keyfile", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "KafkaClientSettings":
+        protocol = self.security_protocol
+        if protocol.startswith("SASL_"):
+            missing = [
+                f"KAFKA__{name.upper()}" for name in ("sasl_mechanism", "sasl_username", "sasl_password")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(f"KAFKA__SECURITY_PROTOCOL={protocol} needs {', '.join(missing)}")
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ValueError("KAFKA__SSL_KEYFILE needs KAFKA__SSL_CERTFILE (the client certificate)")
+        if not protocol.endswith("SSL") and (self.ssl_cafile or self.ssl_certfile):
+            raise ValueError(
+                f"KAFKA__SSL_* files are set, but KAFKA__SECURITY_PROTOCOL={protocol} does not use TLS "
+                "(SSL or SASL_SSL)"
+            )
+        return self
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
 
 
 class PortfolioSettings(BaseModel):
@@ -186,6 +247,15 @@ class Settings(BaseSettings):
     store_memory_mb: int = Field(default=48, ge=8, le=1_048_576)
     data_dir: Path = Path("./var")
     topic_partitions: int = Field(default=8, ge=1, le=1024)
+    # Replicas of every topic the app creates, changelogs and Faust's internal topics included;
+    # min.insync.replicas of them (unset: 1, or 2 once there are 3 replicas), with acks=all.
+    topic_replication_factor: int = Field(default=1, ge=1, le=32)
+    topic_min_insync_replicas: int | None = Field(default=None, ge=1, le=32)
+    # Hours market.ticks and the dead-letter topics keep messages (-1: forever); changelogs are
+    # compacted instead and keep each key's last value.
+    topic_ticks_retention_hours: float = Field(default=168.0, allow_inf_nan=False)
+    topic_dlq_retention_hours: float = Field(default=720.0, allow_inf_nan=False)
+    kafka: KafkaClientSettings = KafkaClientSettings()
     market_feed: str = "none"
     # text (Faust's format) or json (one object per line, with broker/topic/correlation_id).
     log_format: Literal["text", "json"] = "text"
@@ -263,6 +333,22 @@ class Settings(BaseSettings):
                 raise ValueError(f"{url!r} has no host (expected kafka://HOST:PORT)")
         return value
 
+    @field_validator("topic_ticks_retention_hours", "topic_dlq_retention_hours")
+    @classmethod
+    def _check_retention(cls, value: float) -> float:
+        if value != -1 and value <= 0:
+            raise ValueError(f"{value}: expected hours above 0, or -1 to keep messages forever")
+        return value
+
+    @model_validator(mode="after")
+    def _check_insync_replicas(self) -> "Settings":
+        if self.topic_min_insync_replicas is not None and self.topic_min_insync_replicas > self.topic_replication_factor:
+            raise ValueError(
+                f"TOPIC_MIN_INSYNC_REPLICAS={self.topic_min_insync_replicas} is above "
+                f"TOPIC_REPLICATION_FACTOR={self.topic_replication_factor}: no write could ever succeed"
+            )
+        return self
+
     @field_validator("store_url")
     @classmethod
     def _check_store_url(cls, value: str) -> str:
@@ -304,6 +390,13 @@ class Settings(BaseSettings):
         host, port = self.kafka_bootstrap.split(",")[0].rsplit(":", 1)
         return host, int(port)
 
+    @property
+    def min_insync_replicas(self) -> int:
+        """``TOPIC_MIN_INSYNC_REPLICAS``, or its default: 2 of 3 or more replicas, else 1."""
+        if self.topic_min_insync_replicas is not None:
+            return self.topic_min_insync_replicas
+        return 2 if self.topic_replication_factor >= 3 else 1
+
     def safe_dump(self) -> dict:
         """Settings for logs and health: secrets appear masked."""
         return self.model_dump(mode="json")
@@ -331,7 +424,8 @@ def load_settings(**overrides) -> Settings:
         for err in exc.errors(include_url=False):
             message = err["msg"].removeprefix("Value error, ")
             # A message that already names its variables (RISK__PAPER__...) stands alone.
-            problems.append(message if message.startswith("RISK__") else f"{_variable_name(err['loc'])}: {message}")
+            named = message.startswith(("RISK__", "KAFKA__", "TOPIC_"))
+            problems.append(message if named else f"{_variable_name(err['loc'])}: {message}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
 
 

@@ -158,7 +158,28 @@ class _Consumer(Consumer):
 
 
 class Transport(aiokafka_driver.Transport):
+    """Faust's transport; every topic Faust creates (changelogs, the assignor's leader topic)
+    gets the app's topic policy (``TOPIC_MIN_INSYNC_REPLICAS``), and a replication factor the
+    cluster cannot hold stops the worker with the setting named."""
+
     Consumer = _Consumer
+
+    async def _create_topic(self, owner, client, topic, partitions, replication, **kwargs) -> None:
+        from aiokafka.errors import InvalidReplicationFactorError
+
+        from alphapanda.kafka_preflight import KafkaSetupError
+
+        policy = getattr(self.app, "alphapanda_topic_policy", None)
+        if policy is not None:
+            kwargs["config"] = {**policy.common_config(), **(kwargs.get("config") or {})}
+        try:
+            await super()._create_topic(owner, client, topic, partitions, replication, **kwargs)
+        except InvalidReplicationFactorError as exc:
+            brokers = len(client.cluster.brokers())
+            raise KafkaSetupError(
+                f"TOPIC_REPLICATION_FACTOR={replication}: Kafka cannot create {topic} with "
+                f"{replication} replicas on {brokers} live broker{'s' if brokers != 1 else ''} ({exc})"
+            ) from None
 
 
 class _TansuConsumerThread(_ConsumerThread):

@@ -13,6 +13,7 @@ from mode import Service
 
 from alphapanda import metrics
 from alphapanda.app import app, settings
+from alphapanda.kafka_connection import KafkaConnection
 from alphapanda.market.feeds import FeedConfigError, FeedRunner, FeedState, build_feed, worker_identity
 from alphapanda.market.publisher import TickPublisher
 
@@ -32,7 +33,7 @@ class FeedSupervisor(Service):
     start, logged naming the variable, and shown in health; the worker itself keeps running.
     """
 
-    def __init__(self, spec: str, bootstrap: str, **kwargs) -> None:
+    def __init__(self, spec: str, bootstrap: "str | KafkaConnection", **kwargs) -> None:
         super().__init__(**kwargs)
         self.spec = spec
         self.kind = spec.split(":", 1)[0]
@@ -80,4 +81,4 @@ class FeedSupervisor(Service):
         await self.runner.stop("worker stopping")
 
 
-feed_supervisor = app.service(FeedSupervisor(settings.market_feed, settings.kafka_bootstrap))
+feed_supervisor = app.service(FeedSupervisor(settings.market_feed, app.alphapanda_connection))

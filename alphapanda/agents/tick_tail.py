@@ -17,7 +17,8 @@ from typing import Callable, Iterable
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from mode import Service
 
-from alphapanda.app import app, settings
+from alphapanda.app import app
+from alphapanda.kafka_connection import KafkaConnection, as_connection
 from alphapanda.kafka_io import assign_tail
 from alphapanda.topics import MARKET_TICKS
 
@@ -37,7 +38,7 @@ class TickTail(Service):
     these views are best effort, the pipeline proper reads ticks through its Faust stream.
     """
 
-    def __init__(self, bootstrap: str, *, fetch_max_wait_ms: int = 20, **kwargs) -> None:
+    def __init__(self, bootstrap: "str | KafkaConnection", *, fetch_max_wait_ms: int = 20, **kwargs) -> None:
         super().__init__(**kwargs)
         self.bootstrap = bootstrap
         self.fetch_max_wait_ms = fetch_max_wait_ms
@@ -53,7 +54,7 @@ class TickTail(Service):
         if not self._readers:
             return
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+            **as_connection(self.bootstrap).options(), group_id=None, enable_auto_commit=False,
             auto_offset_reset="latest", fetch_max_wait_ms=self.fetch_max_wait_ms,
         )
         await self._consumer.start()
@@ -87,4 +88,4 @@ class TickTail(Service):
                 log.exception("tick tail: reader %s failed on a batch of %d ticks", name, len(records))
 
 
-tick_tail = app.service(TickTail(settings.kafka_bootstrap))
+tick_tail = app.service(TickTail(app.alphapanda_connection))

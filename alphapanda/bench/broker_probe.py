@@ -14,6 +14,7 @@ import time
 from aiokafka import AIOKafkaConsumer
 
 from alphapanda.end_offsets import end_offsets
+from alphapanda.kafka_connection import as_connection
 from alphapanda.kafka_io import topic_partitions
 
 __all__ = ["tail_fetch_ms"]
@@ -21,7 +22,7 @@ __all__ = ["tail_fetch_ms"]
 
 async def tail_fetch_ms(bootstrap: str, topic: str, *, samples: int = 5) -> float | None:
     """Median milliseconds to fetch the last record of ``topic``'s longest partition (None: empty)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
+    consumer = AIOKafkaConsumer(**as_connection(bootstrap).options(), enable_auto_commit=False, fetch_max_wait_ms=10)
     await consumer.start()
     try:
         ends = await end_offsets(consumer, await topic_partitions(consumer, topic))

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from alphapanda.bench.ticks import TickSource
+from alphapanda.kafka_connection import as_connection
 from alphapanda.kafka_io import assign_tail
 from alphapanda.topics import MARKET_TICKS
 
@@ -77,7 +78,7 @@ class ChainCollector:
         self.samples = {stage: [] for stage in self.topics}
         self._stage_of = {topic: stage for stage, topic in self.topics.items()}
         consumer = self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=5,
+            **as_connection(self.bootstrap).options(), group_id=None, enable_auto_commit=False, fetch_max_wait_ms=5,
         )
         await consumer.start()
         if not await assign_tail(consumer, self.topics.values(), history=0):
@@ -138,7 +139,7 @@ async def publish_paced(
     # fetches get slower with every record batch a partition holds, so one batch per tick would
     # measure the broker's log rather than the pipeline.
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=linger_ms, acks=1, enable_idempotence=False,
+        **as_connection(bootstrap).options(), linger_ms=linger_ms, acks=1, enable_idempotence=False,
     )
     await producer.start()
     sent = signalling = 0

@@ -13,6 +13,8 @@ import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from alphapanda.kafka_connection import as_connection
+
 __all__ = ["relay_rate", "RELAY_IN", "RELAY_OUT"]
 
 RELAY_IN = "alphapanda-bench.relay.in"
@@ -28,11 +30,11 @@ async def relay_rate(
     Timed from the first record received to the last produce acknowledged.
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+        **as_connection(bootstrap).options(), group_id=None, enable_auto_commit=False,
         fetch_max_wait_ms=50, max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=5, acks=1, max_batch_size=256 * 1024,
+        **as_connection(bootstrap).options(), linger_ms=5, acks=1, max_batch_size=256 * 1024,
         enable_idempotence=False,
     )
     await consumer.start()

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from alphapanda.bench.latency import ChainCollector, PacedRun, publish_paced
 from alphapanda.bench.ticks import TickSource
+from alphapanda.kafka_connection import as_connection
 from alphapanda.kafka_io import assign_tail
 
 __all__ = ["CHAIN_TOPICS", "ChainShape", "relay_chain_latency"]
@@ -67,11 +68,11 @@ async def relay_chain_latency(
     """
     collector = ChainCollector(bootstrap, {"fill": CHAIN_TOPICS[-1]})
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+        **as_connection(bootstrap).options(), group_id=None, enable_auto_commit=False,
         fetch_max_wait_ms=shape.fetch_max_wait_ms,
     )
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks=-1, max_batch_size=shape.max_batch_size, enable_idempotence=False,
+        **as_connection(bootstrap).options(), acks=-1, max_batch_size=shape.max_batch_size, enable_idempotence=False,
     )
     await collector.start()
     await consumer.start()

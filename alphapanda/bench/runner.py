@@ -12,6 +12,7 @@ Phases, in one run on one broker:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -31,6 +32,7 @@ from alphapanda.bench.worker import BenchWorker, free_port
 from alphapanda.cli.topics import ensure_topics
 from alphapanda.embedded_broker import EmbeddedBroker, embedded_broker
 from alphapanda.end_offsets import end_offsets
+from alphapanda.kafka_connection import KafkaConnection, as_connection
 from alphapanda.kafka_io import topic_partitions
 from alphapanda.kafka_probe import is_tansu
 from alphapanda.models import Envelope, EventType, RiskCommand, new_event_id
@@ -104,7 +106,7 @@ class Progress:
 
 
 async def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**as_connection(bootstrap).options(), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         tps = await topic_partitions(consumer, topic)
@@ -118,7 +120,7 @@ async def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     """The group's committed offsets on ``topic`` (empty for a group that never committed)."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**as_connection(bootstrap).options())
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)
@@ -132,7 +134,7 @@ async def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
 async def _preload(bootstrap: str, source: TickSource, count: int, topics: list[str]) -> None:
     """``count`` ticks to each of ``topics`` (the same bytes), batched and acknowledged."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=5, acks=1, max_batch_size=256 * 1024, enable_idempotence=False,
+        **as_connection(bootstrap).options(), linger_ms=5, acks=1, max_batch_size=256 * 1024, enable_idempotence=False,
     )
     await producer.start()
     try:
@@ -156,7 +158,7 @@ async def _send_limits(bootstrap: str) -> None:
         id=event_id, type=EventType.RISK_COMMAND, correlation_id=event_id, source="bench", broker=BROKER,
         data=RiskCommand(action="set_limits", limits=OPEN_LIMITS, reason="benchmark"),
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    producer = AIOKafkaProducer(**as_connection(bootstrap).options(), enable_idempotence=False)
     await producer.start()
     try:
         await producer.send_and_wait(
@@ -187,16 +189,26 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
     broker: EmbeddedBroker | None = None
     workers: list[BenchWorker] = []
     try:
+        settings = get_settings()
+        # The workers' environment besides the bench's own settings (below).
+        worker_security: dict[str, str] = {}
         if config.kafka_url is None:
-            settings = get_settings()
             broker = embedded_broker(settings.embedded_broker, "127.0.0.1", free_port(), root / "cluster",
                                      heap_mb=settings.embedded_broker_heap_mb)
             broker.start()
             kafka_url = f"kafka://{broker.address}"
             say(f"embedded {broker.kind} broker at {broker.address} (data under {root})")
+            # The embedded broker of the bench is plaintext, whatever KAFKA__* say about another cluster.
+            bootstrap: KafkaConnection = KafkaConnection(bootstrap=broker.address)
+            worker_security = {"KAFKA__SECURITY_PROTOCOL": "PLAINTEXT", "KAFKA__SSL_CAFILE": "",
+                               "KAFKA__SSL_CERTFILE": "", "KAFKA__SSL_KEYFILE": ""}
         else:
             kafka_url = config.kafka_url
-        bootstrap = ",".join(part.split("://", 1)[-1] for part in kafka_url.split(";"))
+            # Another cluster: the clients of the bench connect as the app's do (KAFKA__*).
+            bootstrap = dataclasses.replace(
+                KafkaConnection.from_settings(settings),
+                bootstrap=",".join(part.split("://", 1)[-1] for part in kafka_url.split(";")),
+            )
         tansu = is_tansu(bootstrap)
         await ensure_topics(bootstrap, all_topics([BROKER]) + [RELAY_IN, RELAY_OUT, *CHAIN_TOPICS], config.partitions)
 
@@ -222,7 +234,7 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
         await _send_limits(bootstrap)
         env = dict(
             ACTIVE_BROKERS=BROKER, KAFKA_URL=kafka_url, TOPIC_PARTITIONS=str(config.partitions),
-            STRATEGIES_DIR=str(strategies_dir), STORE_URL="rocksdb://",
+            STRATEGIES_DIR=str(strategies_dir), STORE_URL="rocksdb://", **worker_security,
         )
         workers = [BenchWorker(f"w{i + 1}", root, env) for i in range(config.workers)]
         for worker in workers:

@@ -13,16 +13,50 @@ from typing import NoReturn
 import click
 from faust.cli import argument, option
 
-from alphapanda.app import app, settings
+from alphapanda.app import app, kafka_connection, settings, topic_policy
 from alphapanda.embedded_broker import BrokerError, EmbeddedBroker, embedded_broker
 from alphapanda.kafka_probe import is_listening
 from alphapanda.topics import all_topics
 
 
-def _embedded() -> EmbeddedBroker:
+def _embedded(nodes: int | None = None, security: str | None = None) -> EmbeddedBroker:
     host, port = settings.kafka_host_port
-    return embedded_broker(settings.embedded_broker, host, port, settings.data_dir,
-                           heap_mb=settings.embedded_broker_heap_mb)
+    password = settings.kafka.sasl_password
+    try:
+        return embedded_broker(settings.embedded_broker, host, port, settings.data_dir,
+                               heap_mb=settings.embedded_broker_heap_mb, nodes=nodes, security=security,
+                               sasl_username=settings.kafka.sasl_username,
+                               sasl_password=password.get_secret_value() if password else None)
+    except BrokerError as exc:
+        _fail(str(exc))
+
+
+def _split_options(args: tuple[str, ...]) -> tuple[dict, list[str]]:
+    """``--nodes N`` and ``--security MODE`` of ``broker start`` (the command takes Kafka's
+    tool arguments unparsed, so its own options are read here)."""
+    options: dict = {}
+    rest = list(args)
+    for name in ("--nodes", "--security"):
+        for i, arg in enumerate(rest):
+            if arg == name or arg.startswith(name + "="):
+                value = arg.split("=", 1)[1] if "=" in arg else (rest[i + 1] if i + 1 < len(rest) else None)
+                if value is None:
+                    raise click.UsageError(f"{name} needs a value")
+                del rest[i:i + (1 if "=" in arg else 2)]
+                options[name[2:]] = value
+                break
+    if "nodes" in options:
+        try:
+            options["nodes"] = int(options["nodes"])
+        except ValueError:
+            raise click.UsageError(f"--nodes {options['nodes']}: expected a number of nodes") from None
+        if not 1 <= options["nodes"] <= 9:
+            raise click.UsageError(f"--nodes {options['nodes']}: expected 1 to 9 nodes")
+    if "security" in options:
+        options["security"] = options["security"].lower()
+        if options["security"] not in ("plaintext", "sasl_ssl"):
+            raise click.UsageError(f"--security {options['security']}: expected plaintext or sasl_ssl")
+    return options, rest
 
 
 @app.command(
@@ -30,30 +64,36 @@ def _embedded() -> EmbeddedBroker:
     argument("tool_args", nargs=-1, type=click.UNPROCESSED),
 )
 async def broker(self, action: str, tool_args: tuple[str, ...]) -> None:
-    """The embedded local broker at KAFKA_URL: start, stop, status, or tool TOOL [ARGS...]
+    """The embedded local broker at KAFKA_URL: start [--nodes N] [--security sasl_ssl], stop, status, or tool TOOL [ARGS...]
 
     EMBEDDED_BROKER picks Apache Kafka (default; data under DATA_DIR/broker, kept across restarts)
-    or Tansu (memory only). `tool` runs Kafka's own kafka-console-producer,
+    or Tansu (memory only). `start --nodes N` makes a local N-node cluster (node I on KAFKA_URL's
+    port + I - 1); `start` again starts only the nodes that are down. `--security sasl_ssl`
+    makes a CA (DATA_DIR/broker/tls/ca.pem), a server certificate and a SCRAM-SHA-512 user from
+    KAFKA__SASL_USERNAME / KAFKA__SASL_PASSWORD. `tool` runs Kafka's own kafka-console-producer,
     kafka-console-consumer, kafka-topics or kafka-consumer-groups with the arguments of Kafka's
     script of that name; --bootstrap-server defaults to KAFKA_URL's.
     """
     if action == "tool":
         _exec_tool(list(tool_args))
-    if tool_args:
-        raise click.UsageError(f"`broker {action}` takes no arguments (got {' '.join(tool_args)})")
-    embedded = _embedded()
+    options, rest = _split_options(tool_args) if action == "start" else ({}, list(tool_args))
+    if rest:
+        raise click.UsageError(f"`broker {action}` takes no arguments (got {' '.join(rest)})")
+    embedded = _embedded(**options)
     if action == "start":
         try:
-            pid = embedded.start()
+            embedded.start()
         except BrokerError as exc:
-            raise click.ClickException(str(exc)) from None
-        print(f"{embedded.kind} broker running at {embedded.address} (pid {pid}, log {embedded.log_file})")
+            _fail(str(exc))
+        print("\n".join(f"{embedded.kind} {line}" for line in embedded.status_lines()) + f" (log {embedded.log_file})")
+        if getattr(embedded, "security", "plaintext") == "sasl_ssl":
+            print(f"SASL_SSL with SCRAM-SHA-512; clients trust {embedded.tls.ca} (KAFKA__SSL_CAFILE)")
     elif action == "stop":
         print(f"{embedded.kind} broker stopped" if embedded.stop() else f"{embedded.kind} broker was not running")
     else:
         print("\n".join(embedded.status_lines()))
         if not embedded.is_running():
-            if is_listening(*settings.kafka_host_port):
+            if not any("running" in line for line in embedded.status_lines()) and is_listening(*settings.kafka_host_port):
                 print(f"(not the embedded broker, but a Kafka server answers at {embedded.address})")
             sys.exit(1)
 
@@ -72,25 +112,48 @@ def _exec_tool(args: list[str]) -> NoReturn:
     try:
         command = tool_command(args[0], args[1:], settings.kafka_bootstrap, settings.data_dir / "broker" / "tools")
     except BrokerError as exc:
-        raise click.ClickException(str(exc)) from None
+        _fail(str(exc))
     sys.stdout.flush()
     os.execv(command[0], command)
 
 
 @app.command(argument("action", type=click.Choice(["create", "list"])))
 async def topics(self, action: str) -> None:
-    """Create (or list) every topic for ACTIVE_BROKERS, DLQs included, with TOPIC_PARTITIONS partitions."""
-    from alphapanda.cli.topics import PartitionCountMismatch, ensure_topics
+    """Create (or list) every topic for ACTIVE_BROKERS, DLQs included, with TOPIC_PARTITIONS partitions,
+    TOPIC_REPLICATION_FACTOR replicas and the retention settings."""
+    from alphapanda.cli.topics import TopicSetupError, ensure_topics
 
     names = all_topics(settings.active_brokers)
     if action == "list":
         print("\n".join(names))
         return
+    from aiokafka.errors import KafkaError
+
+    await _preflight()
     try:
-        created = await ensure_topics(settings.kafka_bootstrap, names, settings.topic_partitions)
-    except PartitionCountMismatch as exc:
-        raise click.ClickException(str(exc)) from None
-    print(f"{len(names)} topics ready ({len(created)} created, {settings.topic_partitions} partitions each)")
+        created = await ensure_topics(kafka_connection, names, settings.topic_partitions, policy=topic_policy)
+    except TopicSetupError as exc:
+        _fail(str(exc))
+    except KafkaError as exc:
+        _fail(f"Kafka at {settings.kafka_url}: {exc}")
+    print(f"{len(names)} topics ready ({len(created)} created, {settings.topic_partitions} partitions, "
+          f"replication factor {topic_policy.replication_factor})")
+
+
+async def _preflight() -> None:
+    """Stop with the setting to fix when Kafka refuses our TLS or SASL settings (kafka_preflight.py)."""
+    from alphapanda.kafka_preflight import KafkaSetupError, check
+
+    try:
+        await check(kafka_connection)
+    except KafkaSetupError as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str) -> NoReturn:
+    """End a command with ``alphapanda: MESSAGE`` and exit status 1, without a traceback (an
+    exception in an async command would come out as the worker's error report)."""
+    raise SystemExit(f"alphapanda: {message}")
 
 
 @app.command(
@@ -186,10 +249,11 @@ async def replay(self, tape: Path, speed: float, max_wait: float | None) -> None
 
     from alphapanda.cli.replay import replay_tape
 
+    await _preflight()
     try:
-        summary = await replay_tape(tape, settings.kafka_bootstrap, speed=speed, max_wait=max_wait)
+        summary = await replay_tape(tape, kafka_connection, speed=speed, max_wait=max_wait)
     except KafkaError as exc:
-        raise click.ClickException(f"Kafka at {settings.kafka_url}: {exc}") from None
+        _fail(f"Kafka at {settings.kafka_url}: {exc}")
     print(summary.line(), flush=True)
 
 
@@ -205,9 +269,10 @@ async def dlq_replay(self, dlq: str, dry_run: bool, limit: int | None, as_json: 
 
     from alphapanda.cli.dlq_replay import DlqReplayError, replay_dead_letters, summary_json
 
+    await _preflight()
     try:
-        summary = await replay_dead_letters(settings.kafka_bootstrap, dlq, dry_run=dry_run, limit=limit, out=sys.stdout)
+        summary = await replay_dead_letters(kafka_connection, dlq, dry_run=dry_run, limit=limit, out=sys.stdout)
     except (DlqReplayError, KafkaError) as exc:
-        raise click.ClickException(str(exc)) from None
+        _fail(str(exc))
     if as_json:
         print(summary_json(summary, dry_run), flush=True)

@@ -14,6 +14,7 @@ from typing import TextIO
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from alphapanda.end_offsets import end_offsets
+from alphapanda.kafka_connection import as_connection
 from alphapanda.kafka_io import topic_partitions
 
 from alphapanda.models import EventType
@@ -48,7 +49,7 @@ def _original_bytes(data: dict) -> bytes:
 
 
 async def _read_all(bootstrap: str, topic: str, limit: int | None) -> list:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**as_connection(bootstrap).options(), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         tps = await topic_partitions(consumer, topic)
@@ -76,7 +77,7 @@ async def replay_dead_letters(
         raise DlqReplayError(f"{dlq!r} is not a dead-letter topic (names end in {DLQ_SUFFIX})")
     summary = DlqReplaySummary(dlq)
     records = await _read_all(bootstrap, dlq, limit)
-    producer = None if dry_run else AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    producer = None if dry_run else AIOKafkaProducer(**as_connection(bootstrap).options(), linger_ms=5)
     if producer is not None:
         await producer.start()
     try:

@@ -14,11 +14,14 @@ import subprocess
 import sys
 import time
 
+from alphapanda.cli.topics import TopicSetupError, ensure_topics
 from alphapanda.embedded_broker import BrokerError, EmbeddedBroker, embedded_broker, kafka_missing
+from alphapanda.kafka_connection import KafkaConnection
+from alphapanda.kafka_preflight import KafkaSetupError, check_sync
 from alphapanda.kafka_probe import is_listening
 from alphapanda.settings import Settings
+from alphapanda.topic_policy import TopicPolicy
 from alphapanda.topics import all_topics
-from alphapanda.cli.topics import ensure_topics
 
 __all__ = ["run_pipeline", "wipe_table_state"]
 
@@ -48,9 +51,13 @@ def run_pipeline(settings: Settings, *, worker_args: list[str] | None = None) ->
             say(f"{missing}")
             say("falling back to the memory-only Tansu broker: nothing it holds survives a stop")
             kind = "tansu"
-        broker = embedded_broker(kind, host, port, settings.data_dir, heap_mb=settings.embedded_broker_heap_mb)
-        say(f"no Kafka at {host}:{port}: starting the embedded {kind} broker (log: {broker.log_file})")
+        password = settings.kafka.sasl_password
         try:
+            # The cluster DATA_DIR holds, as it was made (nodes, security); one plaintext node when new.
+            broker = embedded_broker(kind, host, port, settings.data_dir, heap_mb=settings.embedded_broker_heap_mb,
+                                     sasl_username=settings.kafka.sasl_username,
+                                     sasl_password=password.get_secret_value() if password else None)
+            say(f"no Kafka at {host}:{port}: starting the embedded {kind} broker (log: {broker.log_file})")
             broker.start()
         except BrokerError as exc:
             say(str(exc))
@@ -69,7 +76,14 @@ def run_pipeline(settings: Settings, *, worker_args: list[str] | None = None) ->
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        created = asyncio.run(ensure_topics(settings.kafka_bootstrap, all_topics(settings.active_brokers), settings.topic_partitions))
+        connection = KafkaConnection.from_settings(settings)
+        try:
+            check_sync(connection)
+            created = asyncio.run(ensure_topics(connection, all_topics(settings.active_brokers), settings.topic_partitions,
+                                                policy=TopicPolicy.from_settings(settings)))
+        except (KafkaSetupError, TopicSetupError) as exc:
+            say(str(exc))
+            return 2
         say(f"topics ready ({len(created)} created) for brokers: {', '.join(settings.active_brokers)}")
         env = dict(os.environ)
         env.setdefault("MARKET_FEED", "simulated")

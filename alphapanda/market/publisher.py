@@ -11,6 +11,7 @@ from typing import Iterable
 
 from aiokafka import AIOKafkaProducer
 
+from alphapanda.kafka_connection import KafkaConnection, as_connection
 from alphapanda.models import Envelope, EventType, MarketTick, new_event_id
 from alphapanda.models.wire import encode_event
 from alphapanda.topics import MARKET_TICKS
@@ -32,10 +33,13 @@ def tick_envelope(tick: MarketTick, *, source: str, event_id: str | None = None)
 class TickPublisher:
     """``async with TickPublisher(bootstrap) as p: await p.publish(envelopes)``."""
 
-    def __init__(self, bootstrap: str, *, topic: str = MARKET_TICKS, linger_ms: int = 5) -> None:
+    def __init__(self, bootstrap: "str | KafkaConnection", *, topic: str = MARKET_TICKS, linger_ms: int = 5) -> None:
         self.topic = topic
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, linger_ms=linger_ms, acks=1,
+            **as_connection(bootstrap).options(), linger_ms=linger_ms,
+            # All in-sync replicas, as the app's own producer: a leader that dies right after an
+            # ack would otherwise take the tick with it (one node: the same as acks=1).
+            acks="all",
             max_batch_size=256 * 1024, enable_idempotence=False,
         )
         self.published = 0
