@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from alphapanda.embedded_broker import EmbeddedBroker, KafkaBroker, TansuBroker, kafka_missing
 from alphapanda.embedded_broker.install import KAFKA_VERSION
+from alphapanda.kafka_connection import KafkaConnection
 from alphapanda.kafka_io import topic_partitions
 from alphapanda.topics import all_topics
 
@@ -37,6 +38,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports (a local cluster's nodes take port + i)."""
+    if count == 1:
+        return free_port()
+    for _ in range(200):
+        first = free_port()
+        if first + count > 65535:
+            continue
+        taken = False
+        for port in range(first + 1, first + count):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    taken = True
+                    break
+        if not taken:
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports")
 
 
 def run_async(coro):
@@ -54,39 +76,83 @@ _FORMAT_TEMPLATES = Path(tempfile.mkdtemp(prefix="alphapanda-kafka-format-"))
 atexit.register(shutil.rmtree, _FORMAT_TEMPLATES, True)
 
 
-def new_broker(root: Path, port: int, *, kind: str = BROKER_KIND, version: str = KAFKA_VERSION) -> EmbeddedBroker:
+#: The SCRAM user of the tests' SASL_SSL clusters (a test secret, not a real one).
+TEST_SASL_USER, TEST_SASL_PASSWORD = "alphapanda-test", "Tr4d3-s3cret-pw"
+
+
+def new_broker(root: Path, port: int, *, kind: str = BROKER_KIND, version: str = KAFKA_VERSION,
+               nodes: int = 1, security: str = "plaintext") -> EmbeddedBroker:
     if kind == "tansu":
         return TansuBroker("127.0.0.1", port, root)
-    return KafkaBroker("127.0.0.1", port, root, version=version, format_template=_FORMAT_TEMPLATES / version)
+    template = _FORMAT_TEMPLATES / f"{version}-{nodes}-{security}"
+    return KafkaBroker("127.0.0.1", port, root, version=version, format_template=template, nodes=nodes,
+                       security=security, sasl_username=TEST_SASL_USER, sasl_password=TEST_SASL_PASSWORD)
 
 
 @dataclass
 class Cluster:
-    """A fresh embedded broker (on a free port) with the pipeline's topics."""
+    """A fresh embedded broker (on free ports) with the pipeline's topics.
+
+    ``nodes`` > 1 makes a local Kafka cluster (node I on ``port`` + I - 1) whose topics get
+    ``replication`` replicas; ``security="sasl_ssl"`` makes its listeners SASL_SSL, and every
+    client here (and every Worker's environment) connects with TLS and SCRAM.
+    """
 
     root: Path
     brokers: tuple[str, ...] = ("paper", "zerodha")
     partitions: int = 4
-    port: int = field(default_factory=free_port)
+    port: int | None = None
     kind: str = BROKER_KIND
     version: str = KAFKA_VERSION
+    nodes: int = 1
+    security: str = "plaintext"
+    replication: int = 1
 
     def __post_init__(self) -> None:
-        self.broker = new_broker(self.root / "cluster", self.port, kind=self.kind, version=self.version)
+        if self.port is None:
+            self.port = free_ports(self.nodes)
+        self.broker = new_broker(self.root / "cluster", self.port, kind=self.kind, version=self.version,
+                                 nodes=self.nodes, security=self.security)
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return ",".join(f"127.0.0.1:{self.port + i}" for i in range(self.nodes))
 
     @property
     def kafka_url(self) -> str:
-        return f"kafka://{self.bootstrap}"
+        return ";".join(f"kafka://{server}" for server in self.bootstrap.split(","))
+
+    def security_env(self) -> dict[str, str]:
+        """The KAFKA__* settings a client of this cluster needs."""
+        if self.security == "plaintext":
+            return {}
+        return {
+            "KAFKA__SECURITY_PROTOCOL": "SASL_SSL", "KAFKA__SASL_MECHANISM": "SCRAM-SHA-512",
+            "KAFKA__SASL_USERNAME": TEST_SASL_USER, "KAFKA__SASL_PASSWORD": TEST_SASL_PASSWORD,
+            "KAFKA__SSL_CAFILE": str(self.broker.tls.ca),
+        }
+
+    def env(self) -> dict[str, str]:
+        """What a process of the app needs to use this cluster (KAFKA_URL, TOPIC_*, KAFKA__*)."""
+        return {"KAFKA_URL": self.kafka_url, "TOPIC_PARTITIONS": str(self.partitions),
+                "TOPIC_REPLICATION_FACTOR": str(self.replication), **self.security_env()}
+
+    @property
+    def connection(self) -> KafkaConnection:
+        env = self.security_env()
+        if not env:
+            return KafkaConnection(self.bootstrap)
+        return KafkaConnection(self.bootstrap, security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
+                               sasl_username=TEST_SASL_USER, sasl_password=TEST_SASL_PASSWORD,
+                               ssl_cafile=self.broker.tls.ca)
 
     def start(self) -> "Cluster":
         from alphapanda.cli.topics import ensure_topics
+        from alphapanda.topic_policy import TopicPolicy
 
         self.broker.start()
-        run_async(ensure_topics(self.bootstrap, all_topics(self.brokers), self.partitions))
+        policy = TopicPolicy(replication_factor=self.replication, min_insync_replicas=2 if self.replication >= 3 else 1)
+        run_async(ensure_topics(self.connection, all_topics(self.brokers), self.partitions, policy=policy))
         return self
 
     def stop(self) -> None:
@@ -102,7 +168,7 @@ class Cluster:
 
     def produce(self, topic: str, messages: list[tuple[bytes | None, bytes]]) -> None:
         async def go():
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5)
+            producer = AIOKafkaProducer(**self.connection.options(), linger_ms=5, acks="all")
             await producer.start()
             try:
                 for key, value in messages:
@@ -116,7 +182,7 @@ class Cluster:
         """Every message on ``topic`` (from the start), waiting until at least ``expect`` arrived."""
 
         async def go():
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+            consumer = AIOKafkaConsumer(**self.connection.options(), group_id=None, enable_auto_commit=False)
             await consumer.start()
             try:
                 tps = await topic_partitions(consumer, topic)
@@ -173,12 +239,12 @@ class Worker:
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ZERODHA__", "TRADING__", "WEB__"))}
+        env = {k: v for k, v in env.items() if not k.startswith(("KAFKA__", "TOPIC_"))}
         env.update(
             ACTIVE_BROKERS=",".join(self.cluster.brokers),
-            KAFKA_URL=self.cluster.kafka_url,
             WEB_PORT=str(self.web_port),
             DATA_DIR=str(self.data_dir),
-            TOPIC_PARTITIONS=str(self.cluster.partitions),
+            **self.cluster.env(),
             STORE_URL="rocksdb://",
             MARKET_FEED="none",
             PYTHONUNBUFFERED="1",
