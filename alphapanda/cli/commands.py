@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import NoReturn
 
@@ -105,16 +107,38 @@ broker._click.allow_interspersed_args = False
 
 
 def _exec_tool(args: list[str]) -> NoReturn:
-    from alphapanda.embedded_broker.tools import tool_command
+    from alphapanda.embedded_broker.tools import client_properties, tool_command
 
     if not args:
         raise click.UsageError("which tool? `broker tool kafka-topics --list`, for example")
+    config_dir = settings.data_dir / "broker" / "tools"
+    properties = client_properties(kafka_connection)
+    if properties is None:
+        try:
+            command = tool_command(args[0], args[1:], settings.kafka_bootstrap, config_dir)
+        except BrokerError as exc:
+            _fail(str(exc))
+        sys.stdout.flush()
+        os.execv(command[0], command)
+    # The client config holds the password: a 0600 file that lives as long as the tool runs.
+    config_dir.mkdir(parents=True, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix="client-", suffix=".properties", dir=config_dir)
     try:
-        command = tool_command(args[0], args[1:], settings.kafka_bootstrap, settings.data_dir / "broker" / "tools")
-    except BrokerError as exc:
-        _fail(str(exc))
-    sys.stdout.flush()
-    os.execv(command[0], command)
+        with os.fdopen(fd, "w") as config:
+            config.write(properties)
+        try:
+            command = tool_command(args[0], args[1:], settings.kafka_bootstrap, config_dir, client_config=Path(path))
+        except BrokerError as exc:
+            _fail(str(exc))
+        sys.stdout.flush()
+        process = subprocess.Popen(command)
+        while True:
+            try:
+                sys.exit(process.wait())
+            except KeyboardInterrupt:
+                continue  # Ctrl-C reached the tool too; wait for it to end
+    finally:
+        os.unlink(path)
 
 
 @app.command(argument("action", type=click.Choice(["create", "list"])))

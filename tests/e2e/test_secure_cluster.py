@@ -1,5 +1,6 @@
 """The app over SASL_SSL for real: `broker start --security sasl_ssl`, then every client of the app
-with TLS and SCRAM-SHA-512 (the worker, `topics create`, `replay`, `dlq-replay`, the tail readers);
+with TLS and SCRAM-SHA-512 (the worker, `topics create`, `send`, `replay`, `dlq-replay`, the tail readers,
+Kafka's console tools through `broker tool`);
 settings Kafka refuses stop the worker at startup with the setting named, and the password is never
 in a log, an error or an answer.
 """
@@ -56,8 +57,11 @@ def test_signal_to_fill_over_sasl_ssl_with_every_client_of_the_app(secure, tmp_p
     worker = Worker(secure, name="secure")
     worker.start()
     try:
-        secure.produce("paper.signals.raw", [(b"paper", trading_signal("paper", quantity=4, event_id="over-tls")),
-                                             (b"paper", b"{not json")])
+        # `alphapanda send` (Faust's own command, the app's producer) sends the signal.
+        sent = alphapanda(secure, "send", "paper.signals.raw", trading_signal("paper", quantity=4, event_id="over-tls").decode(),
+                          "--key", "paper")
+        assert sent.returncode == 0, sent.stderr
+        secure.produce("paper.signals.raw", [(b"paper", b"{not json")])
         wait_for(lambda: any(e["data"]["signal_id"] == "over-tls"
                              for e in secure.events("paper.orders.filled", expect=1, timeout=2)), message="the fill")
 
@@ -71,13 +75,19 @@ def test_signal_to_fill_over_sasl_ssl_with_every_client_of_the_app(secure, tmp_p
         dry = alphapanda(secure, "dlq-replay", "--dlq", "paper.signals.raw.dlq", "--dry-run")
         assert dry.returncode == 0 and "read 1 dead letters, would replay 1" in dry.stdout, dry.stdout + dry.stderr
 
+        # Kafka's console tools get the same TLS and SASL settings (a client config of their own).
+        read = alphapanda(secure, "broker", "tool", "kafka-console-consumer", "--topic", "paper.orders.filled",
+                          "--from-beginning", "--max-messages", "1", "--timeout-ms", "30000")
+        assert read.returncode == 0 and json.loads(read.stdout)["data"]["signal_id"] == "over-tls", read.stderr
+        assert list((secure.root / "cluster" / "broker" / "tools").glob("client-*")) == []
+
         status, health = worker.get("/api/v1/health")
         assert status == 200 and health["kafka"]["reachable"] is True
         assert TEST_SASL_PASSWORD not in json.dumps(health)
     finally:
         worker.stop()
-    outputs = [worker.log_path.read_text(errors="replace"), created.stdout + created.stderr,
-               replayed.stdout + replayed.stderr, dry.stdout + dry.stderr]
+    outputs = [worker.log_path.read_text(errors="replace"), created.stdout + created.stderr, sent.stdout + sent.stderr,
+               replayed.stdout + replayed.stderr, dry.stdout + dry.stderr, read.stdout + read.stderr]
     assert not [text for text in outputs if TEST_SASL_PASSWORD in text]
 
 

@@ -118,3 +118,31 @@ def test_a_sasl_ssl_cluster_needs_its_user(tmp_path):
     cluster = KafkaBroker("127.0.0.1", 19092, tmp_path, security="sasl_ssl", sasl_username="trader")
     with pytest.raises(BrokerError, match="SCRAM user from KAFKA__SASL_PASSWORD"):
         cluster._require_credentials()
+
+
+def test_kafkas_tools_get_the_apps_security_settings_in_a_client_config(tmp_path):
+    from alphapanda.embedded_broker import install
+    from alphapanda.embedded_broker.tools import client_properties, tool_command
+    from tests.support.pipeline import KAFKA_MISSING
+
+    assert client_properties(as_connection("h:1")) is None
+    connection = KafkaConnection("h:1", security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
+                                 sasl_username="trader", sasl_password="hunter2-secret", ssl_cafile=tmp_path / "ca.pem")
+    properties = client_properties(connection).splitlines()
+    assert properties == [
+        "security.protocol=SASL_SSL", "sasl.mechanism=SCRAM-SHA-512",
+        'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required '
+        'username="trader" password="hunter2-secret";',
+        "ssl.truststore.type=PEM", f"ssl.truststore.location={tmp_path / 'ca.pem'}",
+    ]
+    if KAFKA_MISSING:
+        return
+    config = tmp_path / "client.properties"
+    for tool, major, option in [("kafka-console-consumer", 4, "--command-config"), ("kafka-console-producer", 3, "--producer.config")]:
+        version = install.KAFKA_VERSION if major == 4 else install.OTHER_MAJOR_VERSION
+        if not install.is_installed(version):
+            continue
+        command = tool_command(tool, ["--topic", "t"], "h:1", tmp_path, version=version, client_config=config)
+        assert command[-6:] == [option, str(config), "--bootstrap-server", "h:1", "--topic", "t"]
+        own = tool_command(tool, ["--command-config", "mine"], "h:1", tmp_path, version=version, client_config=config)
+        assert str(config) not in own

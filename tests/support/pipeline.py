@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from alphapanda.embedded_broker import EmbeddedBroker, KafkaBroker, TansuBroker, kafka_missing
 from alphapanda.embedded_broker.install import KAFKA_VERSION
