@@ -129,14 +129,6 @@ class KafkaClientSettings(BaseModel):
             )
         return self
 
-    @property
-    def uses_tls(self) -> bool:
-        return self.security_protocol in ("SSL", "SASL_SSL")
-
-    @property
-    def uses_sasl(self) -> bool:
-        return self.security_protocol.startswith("SASL_")
-
 
 class PortfolioSettings(BaseModel):
     # Event-time seconds between periodic PnL snapshots of an account with open positions;
