@@ -16,6 +16,7 @@ from alphapanda.kafka_probe import is_tansu
 from alphapanda.logs import logging_config
 from alphapanda.settings import Settings, SettingsError, get_settings
 from alphapanda.topic_policy import TopicPolicy
+from alphapanda.web_exposure import exposure_problem
 from alphapanda.transport import TansuTransport, Transport
 
 __all__ = ["app", "settings", "create_app", "kafka_connection", "topic_policy"]
@@ -45,6 +46,7 @@ def faust_settings(settings: Settings, *, tansu: bool, credentials=None) -> dict
         store=settings.store_url,
         datadir=str(settings.data_dir / "worker"),
         web_port=settings.web_port,
+        web_bind=settings.web.bind,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
         # TLS and SASL (KAFKA__*) for the worker's consumer, producer and topic creation.
@@ -80,11 +82,17 @@ class App(faust.App):
     alphapanda_tansu: bool
 
     alphapanda_setup_error: KafkaSetupError | None = None
+    alphapanda_web_token_set: bool = False
 
     async def on_first_start(self) -> None:
         # An untrusted certificate or a refused password would otherwise be retried forever.
         from alphapanda.kafka_preflight import check
 
+        # Listening beyond loopback without a token would open trading controls to anyone.
+        problem = exposure_problem(self.conf.web_bind, token_set=self.alphapanda_web_token_set)
+        if problem is not None and self.conf.web_enabled:
+            log.error("alphapanda: %s", problem)
+            raise SystemExit(f"alphapanda: {problem}")
         try:
             if self.alphapanda_setup_error is not None:
                 raise self.alphapanda_setup_error
@@ -109,6 +117,7 @@ def create_app(settings: Settings) -> faust.App:
     tansu = setup_error is None and is_tansu(connection)
     app = App("alphapanda", **faust_settings(settings, tansu=tansu, credentials=credentials))
     app.alphapanda_setup_error = setup_error
+    app.alphapanda_web_token_set = settings.web.api_token is not None
     app.alphapanda_connection = connection
     app.alphapanda_topic_policy = TopicPolicy.from_settings(settings)
     app.alphapanda_tansu = tansu

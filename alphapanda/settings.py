@@ -57,13 +57,45 @@ class ZerodhaSettings(BaseModel):
     # Kite's instrument master CSV (GET /instruments); the bundled sample when unset.
     instruments_path: Path | None = None
     product: Literal["MIS", "CNC", "NRML"] = "MIS"
+    # One Kite request's timeout (s) and the retries of a failed placement (each looks the order
+    # up by its tag first, so none is placed twice).
+    timeout: float = Field(default=7.0, gt=0, le=120)
+    max_retries: int = Field(default=3, ge=0, le=20)
+    # After this many failed Kite attempts in a row, orders fail at once with VENUE_CIRCUIT_OPEN
+    # for the cool-down, instead of a backlog of stale signals waiting on a dead API.
+    circuit_failures: int = Field(default=5, ge=1, le=1000)
+    circuit_cooldown_seconds: float = Field(default=30.0, gt=0, le=3600)
 
 
 class WebSettings(BaseModel):
     api_token: SecretStr | None = None
+    # Where the web server listens: this machine only unless said otherwise (0.0.0.0 in
+    # containers, which then need WEB__API_TOKEN: alphapanda/web_exposure.py).
+    bind: str = "127.0.0.1"
+    # Every /api/v1 read needs the token too (health and /metrics stay open for probes).
+    reads_need_token: bool = False
     # Origins allowed to call the API from a browser (CORS): a comma list, or "*" for any.
     # Empty (the default): no CORS headers, only same-origin pages such as the dashboard.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("bind")
+    @classmethod
+    def _check_bind(cls, value: str) -> str:
+        value = value.strip()
+        if not value or any(c in value for c in "/ ,"):
+            raise ValueError(f"{value!r} is not an address to listen on (e.g. 127.0.0.1 or 0.0.0.0)")
+        return value
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _reads_need_the_token(self) -> "WebSettings":
+        if self.reads_need_token and self.api_token is None:
+            raise ValueError("WEB__READS_NEED_TOKEN=true needs WEB__API_TOKEN (the token reads must carry)")
+        return self
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -416,7 +448,7 @@ def load_settings(**overrides) -> Settings:
         for err in exc.errors(include_url=False):
             message = err["msg"].removeprefix("Value error, ")
             # A message that already names its variables (RISK__PAPER__...) stands alone.
-            named = message.startswith(("RISK__", "KAFKA__", "TOPIC_"))
+            named = message.startswith(("RISK__", "KAFKA__", "TOPIC_", "WEB__"))
             problems.append(message if named else f"{_variable_name(err['loc'])}: {message}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
 

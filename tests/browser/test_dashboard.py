@@ -75,3 +75,32 @@ def test_the_dashboard_shows_when_the_api_stops_answering(pipeline, browser_page
     page.locator("#broker-paper.stale").wait_for(timeout=15_000)
     assert "STALE" in page.locator("#broker-paper .status").inner_text()
     page.screenshot(path=str(screenshot_dir(tmp_path) / "dashboard-api-down.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def protected_pipeline(tmp_path_factory):
+    """A worker whose reads need the bearer token (made before the page: Playwright's loop)."""
+    cluster = Cluster(tmp_path_factory.mktemp("dashboard-token"), brokers=("paper",)).start()
+    worker = Worker(cluster, env={"WEB__API_TOKEN": "dash-token", "WEB__READS_NEED_TOKEN": "true"}).start()
+    yield worker
+    worker.stop()
+    cluster.stop()
+
+
+def test_with_reads_protected_the_dashboard_asks_for_the_token_once_and_shows_the_books(protected_pipeline, browser_page, tmp_path):
+    worker = protected_pipeline
+    page = browser_page
+    asked: list[str] = []
+
+    def answer(dialog):
+        asked.append(dialog.message)
+        dialog.accept("dash-token")
+
+    page.on("dialog", answer)
+    page.goto(worker.url + "/")
+    page.locator("#broker-paper .mode").wait_for(timeout=15_000)
+    assert page.locator("#broker-paper .mode").inner_text() == "PAPER"
+    assert len(asked) == 1 and "WEB__API_TOKEN" in asked[0]
+    page.wait_for_timeout(2_500)  # a few refreshes: the token is kept, nothing asks again
+    assert len(asked) == 1 and not page.locator("#banner").is_visible()
+    page.screenshot(path=str(screenshot_dir(tmp_path) / "dashboard-token.png"), full_page=True)
