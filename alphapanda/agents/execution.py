@@ -34,7 +34,7 @@ from alphapanda.agents.market_view import market_view
 from alphapanda.agents.tick_tail import tick_tail
 from alphapanda.app import app, settings
 from alphapanda.execution.orders import OrderRecord, OrderState, TickStamp
-from alphapanda.execution.registry import build_venue
+from alphapanda.execution.registry import build_venue, venue_spec
 from alphapanda.execution.tick_watch import TickWatch, after_creation
 from alphapanda.execution.venue import Cancelled, Failed, Fill, OrderRequest, Submitted, Venue, VenueEvent
 from alphapanda.ids import derived_id
@@ -306,8 +306,11 @@ class VenueLifecycle(Service):
     """Opens every venue before the worker processes orders and closes them on shutdown."""
 
     async def on_start(self) -> None:
-        for venue in venues.values():
+        for broker, venue in venues.items():
             await venue.start()
+            # A live lane whose postbacks cannot be verified refuses them; say so once, and why.
+            if venue_spec(broker).live and (refusal := venue.postback_refusal()) is not None:
+                self.log.warning("%s: %s; its order updates come from the Kite websocket only", broker, refusal)
 
     async def on_stop(self) -> None:
         for venue in venues.values():

@@ -140,6 +140,11 @@ class Venue(ABC):
         a terminal state). Repeated or stale updates give no new fills."""
         return []
 
+    def postback_refusal(self) -> str | None:
+        """Why this venue takes no HTTP postbacks at all (None when it can verify them): an
+        unverifiable postback could move an account's positions, so it is refused (403)."""
+        return f"broker {self.broker!r} takes no postbacks"
+
     def postback_error(self, payload: Mapping[str, Any]) -> str | None:
         """Why an HTTP postback from the venue is not acceptable (None when it is)."""
         return f"broker {self.broker!r} takes no postbacks"

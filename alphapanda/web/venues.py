@@ -1,9 +1,11 @@
 """Venue callbacks: ``POST /api/v1/venues/{broker}/postback`` (Kite's order postbacks).
 
 A venue that reports order changes by HTTP (Kite's postback URL) posts the order object here.
-The venue of the broker checks it (Kite: the ``checksum`` field, when ``ZERODHA__API_SECRET`` is
-set), and it is published as a ``venue_order_update`` on ``{broker}.orders.updates`` for the
-broker's execution lane, the same path as the websocket's order updates. Nothing is applied
+The venue of the broker checks it (Kite: the ``checksum`` field, signed with
+``ZERODHA__API_SECRET``), and it is published as a ``venue_order_update`` on ``{broker}.orders.updates`` for the
+broker's execution lane, the same path as the websocket's order updates. A venue that cannot
+verify postbacks (Kite without the secret) refuses every one with 403 and publishes nothing: a
+forged order update could otherwise move a live account's positions. Nothing is applied
 here: the lane owns the orders table. The bearer token does not apply (the venue cannot send
 it); the venue's own signature does.
 """
@@ -45,16 +47,22 @@ class PostbackView(View):
     async def post(self, request: Request, broker: str) -> Response:
         if broker not in active_brokers:
             return not_active(self.web, broker)
+        venue = venues[broker]
+        if (refusal := venue.postback_refusal()) is not None:
+            log.warning("%s: postback refused: %s", broker, refusal)
+            return self.json({"error": refusal, "broker": broker}, status=403)
         try:
             payload = await request.json()
         except Exception:
             return self.json({"error": "body must be a JSON object"}, status=400)
         if not isinstance(payload, dict):
             return self.json({"error": "body must be a JSON object"}, status=400)
-        problem = venues[broker].postback_error(payload)
+        problem = venue.postback_error(payload)
         if problem is not None:
             log.warning("%s: postback refused: %s", broker, problem)
-            return self.json({"error": problem, "broker": broker}, status=400)
+            # A checksum that does not match is a failed authentication, not a malformed body.
+            status = 403 if "checksum" in problem else 400
+            return self.json({"error": problem, "broker": broker}, status=status)
         event = postback_event(broker, payload)
         await sender(BrokerTopics(broker).venue_updates, account_of(broker).encode(), encode_event(event))
         return self.json({"broker": broker, "accepted": True, "event_id": event.id})

@@ -180,7 +180,7 @@ def test_a_live_order_is_submitted_filled_by_postbacks_and_a_dead_session_halts_
 
     partial = kite.fill(kite_order["order_id"], 4, 1500.5)
     status, body = worker.request("POST", "/api/v1/venues/zerodha/postback", {**partial, "checksum": "forged"})
-    assert status == 400 and "checksum" in body["error"]
+    assert status == 403 and "checksum" in body["error"]
     status, body = worker.request("POST", "/api/v1/venues/zerodha/postback", {**partial, "checksum": checksum(partial)})
     assert status == 200 and body["accepted"] is True
     complete = kite.fill(kite_order["order_id"], 6, 1501.0)
@@ -270,7 +270,7 @@ def test_paper_fills_keep_their_rate_while_the_kite_api_hangs(cluster, start_wor
     for broker in ("paper", "zerodha"):
         status, _ = worker.request("PUT", f"/api/v1/risk/{broker}/limits", {"max_orders_per_minute": None})
         assert status == 200
-        wait_for(lambda: worker.get(f"/api/v1/risk/{broker}")[1]["limits"]["max_orders_per_minute"] is None,
+        wait_for(lambda: worker.get(f"/api/v1/risk/{broker}")[1].get("limits", {}).get("max_orders_per_minute", 0) is None,
                  message=f"{broker} limits applied")
 
     # Kite healthy.
@@ -294,3 +294,29 @@ def test_paper_fills_keep_their_rate_while_the_kite_api_hangs(cluster, start_wor
     assert kite.count() > requests_before and zerodha_done < hang_pairs  # zerodha really was stuck
     assert healthy["fills"] == pairs and hanging["fills"] == hang_pairs
     assert hanging["rate_per_s"] >= 0.7 * healthy["rate_per_s"]
+
+
+def test_a_failing_kite_opens_the_zerodha_circuit_orders_fail_at_once_and_paper_trades_on(cluster, start_worker, kite):
+    worker = start_worker(cluster, **zerodha_env(kite, enabled=True), ZERODHA__TIMEOUT="1", ZERODHA__MAX_RETRIES="1",
+                          ZERODHA__CIRCUIT_FAILURES="3", ZERODHA__CIRCUIT_COOLDOWN_SECONDS="120")
+    assert worker.request("PUT", "/api/v1/risk/zerodha/limits", {"max_orders_per_minute": None})[0] == 200
+    wait_for(lambda: worker.get("/api/v1/risk/zerodha")[1].get("limits", {}).get("max_orders_per_minute", 0) is None,
+             message="zerodha limits applied")
+    kite.fail_next(Fault.SERVER_ERROR, times=10_000)
+    zerodha_ids = [f"kite-down-{i}" for i in range(4)]
+    for signal_id in zerodha_ids:
+        cluster.produce("zerodha.signals.raw", [(b"zerodha", signal("zerodha", signal_id))])
+    failed = {e["data"]["signal_id"]: e["data"]["reason_code"]
+              for e in wait_outcomes(cluster, "zerodha.orders.failed", set(zerodha_ids), 4)}
+    # Three failed attempts (the first order's two, the second's first) opened the circuit: the
+    # rest failed at once with the stable code, without another request to Kite.
+    assert [failed[i] for i in zerodha_ids] == ["VENUE_UNAVAILABLE"] + ["VENUE_CIRCUIT_OPEN"] * 3
+    assert kite.count("POST") == 3
+    status, health = worker.get("/api/v1/health")
+    venue = health["brokers"]["zerodha"]["venue"]
+    assert status == 503 and venue["status"] == "circuit_open" and venue["circuit"]["state"] == "open"
+    assert health["brokers"]["paper"]["status"] == "ok"
+    # Paper is untouched, and zerodha is not halted: the circuit is a cool-down, not a decision.
+    cluster.produce("paper.signals.raw", [(b"paper", signal("paper", "paper-meanwhile"))])
+    wait_outcomes(cluster, "paper.orders.filled", {"paper-meanwhile"}, 1)
+    assert worker.get("/api/v1/risk/zerodha")[1]["state"] == "ACTIVE"

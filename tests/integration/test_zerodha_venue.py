@@ -69,8 +69,9 @@ async def test_an_accepted_order_is_submitted_with_kites_order_id(kite, make_ven
         "product": "MIS", "order_type": "LIMIT", "price": 1499.5, "validity": "DAY",
         "tag": order_tag("ord-1"),
     }
-    assert venue.health() == {"status": "ok", "enabled": True, "session_valid": True,
-                              "last_error": None, "orders_placed": 1}
+    health = venue.health()
+    assert health.pop("circuit")["state"] == "closed"
+    assert health == {"status": "ok", "enabled": True, "session_valid": True, "last_error": None, "orders_placed": 1}
 
 
 async def test_a_disabled_venue_fails_every_order_without_calling_kite(kite, make_venue):
@@ -347,5 +348,40 @@ async def test_a_postback_needs_kites_checksum_when_the_api_secret_is_set(kite, 
     assert venue.postback_error({**payload, "checksum": _checksum(payload, "s3cret")}) is None
     assert venue.postback_error({**payload, "checksum": _checksum(payload, "other")}) == "checksum does not match"
     assert venue.postback_error(payload) == "checksum does not match"
-    assert make_venue().postback_error(payload) is None  # no secret configured: nothing to check
+    # No secret configured: nothing could be checked, so postbacks are off.
+    assert make_venue().postback_refusal() == "postbacks are off: ZERODHA__API_SECRET is unset, so their checksum cannot be verified"
+    assert make_venue().postback_error({**payload, "checksum": _checksum(payload, "")}) == make_venue().postback_refusal()
+    assert venue.postback_refusal() is None
     assert make_venue().postback_error({"status": "COMPLETE"}) is not None
+
+
+async def test_a_run_of_kite_failures_opens_the_circuit_orders_fail_at_once_then_one_try_closes_it(kite, make_venue):
+    now = [1000.0]
+    venue = make_venue(max_retries=5, circuit_failures=3, circuit_cooldown=30.0, clock=lambda: now[0])
+    kite.fail_next(Fault.SERVER_ERROR, times=3)
+    [event] = await venue.place(make_order("ord-1"), None)
+    # Three failed attempts opened the circuit: the retries stopped there, not after six.
+    assert event.reason_code == "VENUE_CIRCUIT_OPEN" and kite.count("POST") == 3
+    health = venue.health()
+    assert health["status"] == "circuit_open"
+    assert health["circuit"] == {"state": "open", "consecutive_failures": 3, "threshold": 3,
+                                 "cooldown_seconds": 30.0, "retry_in_seconds": 30.0, "times_opened": 1}
+    # Meanwhile orders fail at once, without a request to Kite.
+    [event] = await venue.place(make_order("ord-2"), None)
+    assert event.reason_code == "VENUE_CIRCUIT_OPEN" and "30 s more" in event.reason and kite.count("POST") == 3
+    # After the cool-down one order may try; Kite is back, so it is placed and the circuit closes.
+    now[0] += 30.0
+    [event] = await venue.place(make_order("ord-3"), None)
+    assert isinstance(event, Submitted) and venue.health()["status"] == "ok"
+    assert venue.health()["circuit"]["state"] == "closed"
+
+
+async def test_a_failed_try_after_the_cooldown_opens_the_circuit_again_at_once(kite, make_venue):
+    now = [0.0]
+    venue = make_venue(max_retries=0, circuit_failures=2, circuit_cooldown=10.0, clock=lambda: now[0])
+    kite.fail_next(Fault.SERVER_ERROR, times=10)
+    assert [(await venue.place(make_order(f"ord-{i}"), None))[0].reason_code for i in range(3)] == [
+        "VENUE_UNAVAILABLE", "VENUE_UNAVAILABLE", "VENUE_CIRCUIT_OPEN"]
+    now[0] += 10.0
+    [event] = await venue.place(make_order("ord-9"), None)
+    assert event.reason_code == "VENUE_UNAVAILABLE" and venue.health()["status"] == "circuit_open"

@@ -7,6 +7,7 @@ from alphapanda.execution.zerodha.venue import (
     VENUE_REJECTED,
     VENUE_SESSION_INVALID,
     VENUE_UNAVAILABLE,
+    VENUE_CIRCUIT_OPEN,
     InstrumentLookup,
     ZerodhaVenue,
 )
@@ -21,4 +22,5 @@ __all__ = [
     "VENUE_REJECTED",
     "VENUE_SESSION_INVALID",
     "VENUE_UNAVAILABLE",
+    "VENUE_CIRCUIT_OPEN",
 ]

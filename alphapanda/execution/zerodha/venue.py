@@ -16,6 +16,7 @@ import hmac
 import itertools
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Mapping, TypeVar
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Mapping, TypeVar
 from kiteconnect import KiteConnect
 from pydantic import SecretStr
 
+from alphapanda.execution.circuit_breaker import CircuitBreaker
 from alphapanda.execution.rate_limit import RateLimiter
 from alphapanda.execution.venue import (
     LIVE_TRADING_DISABLED,
@@ -61,6 +63,7 @@ __all__ = [
     "VENUE_REJECTED",
     "VENUE_SESSION_INVALID",
     "VENUE_UNAVAILABLE",
+    "VENUE_CIRCUIT_OPEN",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,8 @@ INSTRUMENT_NOT_TRADABLE = "INSTRUMENT_NOT_TRADABLE"
 INVALID_ORDER = "INVALID_ORDER"
 VENUE_SESSION_INVALID = "VENUE_SESSION_INVALID"
 VENUE_UNAVAILABLE = "VENUE_UNAVAILABLE"
+#: Kite failed too often in a row: orders fail at once for a cool-down (circuit_breaker.py).
+VENUE_CIRCUIT_OPEN = "VENUE_CIRCUIT_OPEN"
 
 #: instrument token -> (exchange, tradingsymbol), or None when the token cannot be traded
 InstrumentLookup = Callable[[int], "tuple[str, str] | None"]
@@ -167,6 +172,9 @@ class ZerodhaVenue(Venue):
         max_workers: int = 4,
         verify_ssl: bool = True,
         rate_limiter: RateLimiter | None = None,
+        circuit_failures: int = 5,
+        circuit_cooldown: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
@@ -188,6 +196,8 @@ class ZerodhaVenue(Venue):
         self._retry_backoff_max = retry_backoff_max
         self._max_workers = max_workers
         self._verify_ssl = verify_ssl
+        self._breaker = CircuitBreaker(threshold=circuit_failures, cooldown=circuit_cooldown)
+        self._clock = clock
         self._limiter = rate_limiter or RateLimiter(
             [(orders_per_second, 1.0 + rate_limit_margin), (orders_per_minute, 60.0 + rate_limit_margin)]
         )
@@ -232,6 +242,10 @@ class ZerodhaVenue(Venue):
             access_token=settings.zerodha.access_token,
             api_secret=settings.zerodha.api_secret,
             instrument_lookup=instrument_lookup,
+            timeout=settings.zerodha.timeout,
+            max_retries=settings.zerodha.max_retries,
+            circuit_failures=settings.zerodha.circuit_failures,
+            circuit_cooldown=settings.zerodha.circuit_cooldown_seconds,
             **options,
         )
 
@@ -270,6 +284,8 @@ class ZerodhaVenue(Venue):
             status = "disabled"
         elif not self._session_valid:
             status = "session_invalid"
+        elif not self._breaker.allows(self._clock()):
+            status = "circuit_open"
         elif self._degraded:
             status = "degraded"
         else:
@@ -280,6 +296,7 @@ class ZerodhaVenue(Venue):
             "session_valid": self._session_valid,
             "last_error": self._last_error,
             "orders_placed": self._orders_placed,
+            "circuit": self._breaker.as_dict(self._clock()),
         }
 
     # Lifecycle ----------------------------------------------------------------------------
@@ -340,6 +357,8 @@ class ZerodhaVenue(Venue):
         except ValueError as exc:
             return [Failed(order_id, INVALID_ORDER, str(exc))]
 
+        if (refused := self._circuit_refusal(order_id)) is not None:
+            return [refused]
         # Registered before the request: an order update may arrive before the response does.
         tag = self._tracker.register(order_id)
         fresh_book = tag in self._uncertain
@@ -348,6 +367,9 @@ class ZerodhaVenue(Venue):
             if attempt:
                 await asyncio.sleep(self._backoff(attempt))
                 fresh_book = True
+                if (refused := self._circuit_refusal(order_id)) is not None:
+                    # Uncertain stays marked: a later try looks the tag up in the order book first.
+                    return [refused]
             try:
                 existing = await self._book_row(tag, fresh=fresh_book)
                 if existing is not None:
@@ -368,7 +390,11 @@ class ZerodhaVenue(Venue):
                 self._last_error = last_error
                 log.warning("%s: order %s attempt %d/%d failed (%s)", self.broker, order_id,
                             attempt + 1, self._max_retries + 1, last_error)
+                if self._breaker.failed(self._clock()):
+                    log.error("%s: Kite failed %d times in a row; orders fail at once (%s) for %.0f s",
+                              self.broker, self._breaker.failures, VENUE_CIRCUIT_OPEN, self._breaker.cooldown)
                 continue
+            self._breaker.succeeded()
             self._uncertain.discard(tag)
             log.info("%s: placed order %s as Kite order %s (tag %s)",
                      self.broker, order_id, venue_order_id, tag)
@@ -379,6 +405,14 @@ class ZerodhaVenue(Venue):
                   self.broker, order_id, self._max_retries + 1, last_error)
         return [Failed(order_id, VENUE_UNAVAILABLE,
                        f"Kite unavailable after {self._max_retries + 1} attempts: {last_error}")]
+
+    def _circuit_refusal(self, order_id: str) -> Failed | None:
+        now = self._clock()
+        if self._breaker.allows(now):
+            return None
+        return Failed(order_id, VENUE_CIRCUIT_OPEN,
+                      f"Kite failed {self._breaker.failures} times in a row; orders fail at once for "
+                      f"{self._breaker.retry_in(now):.0f} s more (last error: {self._last_error})")
 
     def _instrument(self, instrument_token: int) -> tuple[str, str] | None:
         if self._instrument_lookup is None or is_index_token(instrument_token):
@@ -506,13 +540,18 @@ class ZerodhaVenue(Venue):
                          average_price=order.average_fill_price)
         return tracker.parse_order_update(payload)
 
+    def postback_refusal(self) -> str | None:
+        """Without the app's secret a postback's checksum cannot be checked: postbacks are off."""
+        if self._api_secret is None:
+            return "postbacks are off: ZERODHA__API_SECRET is unset, so their checksum cannot be verified"
+        return None
+
     def postback_error(self, payload: Mapping[str, Any]) -> str | None:
-        """Kite signs a postback with ``checksum = sha256(order_id + order_timestamp + api_secret)``;
-        without a configured secret the checksum cannot be checked and is not required."""
+        """Kite signs a postback with ``checksum = sha256(order_id + order_timestamp + api_secret)``."""
         if not isinstance(payload, Mapping) or not payload.get("order_id"):
             return "a postback is an order object with an order_id"
-        if self._api_secret is None:
-            return None
+        if (refusal := self.postback_refusal()) is not None:
+            return refusal
         expected = hashlib.sha256(
             (str(payload["order_id"]) + str(payload.get("order_timestamp") or "")
              + self._api_secret.get_secret_value()).encode("utf-8")
