@@ -74,6 +74,8 @@ class WebSettings(BaseModel):
     bind: str = "127.0.0.1"
     # Every /api/v1 read needs the token too (health and /metrics stay open for probes).
     reads_need_token: bool = False
+    # Failed authentications one client may make within a minute before it is answered 429.
+    auth_failures_per_minute: int = Field(default=5, ge=1, le=100_000)
     # Origins allowed to call the API from a browser (CORS): a comma list, or "*" for any.
     # Empty (the default): no CORS headers, only same-origin pages such as the dashboard.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()

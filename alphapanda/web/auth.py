@@ -2,8 +2,8 @@
 
 One aiohttp middleware in front of every ``/api/v1`` view, so no view can forget the check.
 ``/api/v1/health`` and ``/metrics`` stay open for probes and Prometheus; a venue's postbacks
-carry the venue's own signature instead (``web/venues.py``). Repeated failures from one client
-are answered 429 with ``Retry-After`` (:class:`~alphapanda.auth_throttle.AuthThrottle`); each is
+carry the venue's own signature instead (``web/venues.py``). More than
+``WEB__AUTH_FAILURES_PER_MINUTE`` (5) failures from one client within a minute are answered 429 with ``Retry-After`` (:class:`~alphapanda.auth_throttle.AuthThrottle`); each is
 logged with the client, the method and the path, never with what the token was.
 """
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 OPEN_PATHS = ("/api/v1/health",)
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
-throttle = AuthThrottle(limit=5, window=60.0)
+throttle = AuthThrottle(limit=settings.web.auth_failures_per_minute, window=60.0)
 
 
 def _needs_token(request) -> bool:

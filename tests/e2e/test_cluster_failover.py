@@ -132,8 +132,8 @@ def test_a_node_killed_mid_stream_loses_no_fill_and_catches_up_after_its_restart
         sent, second = kill_node_mid_stream(cluster, worker, leader, "leader", sent)
         wait_for(lambda: worker.get("/api/v1/health")[0] == 200, timeout=30, message="health ok")
         assert worker.get("/api/v1/portfolios/paper/summary")[1]["fills"] == len(sent)
-        print(f"\nfills flowed again {first:.1f} s after the coordinator's node died, "
-              f"{second:.1f} s after the order flow's leader died")
+        print(f"\nfills flowed again {first:.1f} s after the coordinator's node (node {coordinator}) died, "
+              f"{second:.1f} s after the order flow's leader (node {leader}) died")
     finally:
         if worker is not None:
             worker.stop()

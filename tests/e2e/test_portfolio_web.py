@@ -86,6 +86,8 @@ def configured(tmp_path_factory):
     cluster = Cluster(tmp_path_factory.mktemp("configured")).start()
     worker = Worker(cluster, env={
         "WEB__API_TOKEN": TOKEN_VALUE, "WEB__CORS_ORIGINS": ORIGIN,
+        # These tests check the 401 answers one after another; the throttle is tested in test_web_exposure.
+        "WEB__AUTH_FAILURES_PER_MINUTE": "1000",
         "PORTFOLIO__SNAPSHOT_INTERVAL_SECONDS": "10", "TRADING__PAPER__STARTING_CASH": "500000",
     })
     worker.start()
