@@ -15,7 +15,7 @@ import ssl
 
 from alphapanda.kafka_connection import KafkaConnection, KafkaSetupError, as_connection
 
-__all__ = ["KafkaSetupError", "check", "check_sync", "brokers_alive"]
+__all__ = ["KafkaSetupError", "check", "check_sync"]
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +81,6 @@ async def check(connection: KafkaConnection | str, *, timeout: float = 10.0) -> 
 def check_sync(connection: KafkaConnection | str, *, timeout: float = 10.0) -> int | None:
     """:func:`check` from synchronous code (the CLI), in a loop of its own."""
     return asyncio.run(check(connection, timeout=timeout))
-
-
-async def brokers_alive(connection: KafkaConnection | str, *, timeout: float = 10.0) -> int:
-    """The number of live brokers, or :class:`KafkaSetupError` when no server answers."""
-    connection = as_connection(connection)
-    count = await check(connection, timeout=timeout)
-    if count is None:
-        raise KafkaSetupError(f"KAFKA_URL: no Kafka broker answers at {connection.bootstrap}")
-    return count
 
 
 def _without_secret(exc: BaseException, connection: KafkaConnection) -> str:

@@ -55,9 +55,11 @@ def _split_options(args: tuple[str, ...]) -> tuple[dict, list[str]]:
         if not 1 <= options["nodes"] <= 9:
             raise click.UsageError(f"--nodes {options['nodes']}: expected 1 to 9 nodes")
     if "security" in options:
+        from alphapanda.embedded_broker.kafka import SECURITY_MODES
+
         options["security"] = options["security"].lower()
-        if options["security"] not in ("plaintext", "sasl_ssl"):
-            raise click.UsageError(f"--security {options['security']}: expected plaintext or sasl_ssl")
+        if options["security"] not in SECURITY_MODES:
+            raise click.UsageError(f"--security {options['security']}: expected {' or '.join(SECURITY_MODES)}")
     return options, rest
 
 
@@ -113,32 +115,30 @@ def _exec_tool(args: list[str]) -> NoReturn:
         raise click.UsageError("which tool? `broker tool kafka-topics --list`, for example")
     config_dir = settings.data_dir / "broker" / "tools"
     properties = client_properties(kafka_connection)
-    if properties is None:
-        try:
-            command = tool_command(args[0], args[1:], settings.kafka_bootstrap, config_dir)
-        except BrokerError as exc:
-            _fail(str(exc))
-        sys.stdout.flush()
-        os.execv(command[0], command)
-    # The client config holds the password: a 0600 file that lives as long as the tool runs.
-    config_dir.mkdir(parents=True, exist_ok=True)
-    fd, path = tempfile.mkstemp(prefix="client-", suffix=".properties", dir=config_dir)
+    config: Path | None = None
+    if properties is not None:
+        # The client config holds the password: a 0600 file that lives as long as the tool runs.
+        config_dir.mkdir(parents=True, exist_ok=True)
+        fd, path = tempfile.mkstemp(prefix="client-", suffix=".properties", dir=config_dir)
+        config = Path(path)
+        with os.fdopen(fd, "w") as file:
+            file.write(properties)
     try:
-        with os.fdopen(fd, "w") as config:
-            config.write(properties)
-        try:
-            command = tool_command(args[0], args[1:], settings.kafka_bootstrap, config_dir, client_config=Path(path))
-        except BrokerError as exc:
-            _fail(str(exc))
+        command = tool_command(args[0], args[1:], settings.kafka_bootstrap, config_dir, client_config=config)
         sys.stdout.flush()
+        if config is None:
+            os.execv(command[0], command)
         process = subprocess.Popen(command)
         while True:
             try:
                 sys.exit(process.wait())
             except KeyboardInterrupt:
                 continue  # Ctrl-C reached the tool too; wait for it to end
+    except BrokerError as exc:
+        _fail(str(exc))
     finally:
-        os.unlink(path)
+        if config is not None:
+            config.unlink(missing_ok=True)
 
 
 @app.command(argument("action", type=click.Choice(["create", "list"])))

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import signal
 import subprocess
 import tempfile
 import time
-import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +28,7 @@ from pathlib import Path
 from alphapanda.embedded_broker import install
 from alphapanda.embedded_broker.errors import BrokerError
 from alphapanda.embedded_broker.kafka_node import KafkaNode, class_archive, free_port
-from alphapanda.embedded_broker.process import alive
 from alphapanda.embedded_broker.tls import TlsFiles, ensure_tls
-from alphapanda.kafka_probe import is_listening
 
 __all__ = ["KafkaBroker", "SECURITY_MODES", "SCRAM_MECHANISM", "build_class_archive", "new_cluster_id"]
 
@@ -148,20 +146,12 @@ class KafkaBroker:
         return f"{self.host}:{self.port}"
 
     @property
-    def bootstrap(self) -> str:
-        return ",".join(node.address for node in self.members)
-
-    @property
     def pid_file(self) -> Path:
         return self.members[0].pid_file
 
     @property
     def log_file(self) -> Path:
         return self.members[0].log_file
-
-    @property
-    def node_dir(self) -> Path:
-        return self.members[0].node_dir
 
     def node(self, node_id: int) -> KafkaNode:
         return self.members[node_id - 1]
@@ -346,31 +336,8 @@ class KafkaBroker:
         return self._signal_all(signal.SIGKILL, 10.0)
 
     def _signal_all(self, sig: int, timeout: float) -> bool:
-        import os
-
-        pids = {}
-        for node in self.members:
-            pid = node.pid()
-            if pid is None and node._process is not None and node._process.poll() is None:
-                pid = node._process.pid
-            if pid is not None:
-                pids[node.node_id] = pid
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
+        sent = [(node, pid) for node in self.members if (pid := node.send_signal(sig)) is not None]
         deadline = time.monotonic() + timeout
-        for node_id, pid in pids.items():
-            while alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
-                while alive(pid):
-                    time.sleep(0.02)
-        for node in self.members:
-            if node.node_id in pids:
-                node.pid_file.unlink(missing_ok=True)
-                wait_until = time.monotonic() + 10.0
-                while is_listening(node.host, node.port, timeout=0.2) and time.monotonic() < wait_until:
-                    time.sleep(0.05)
-        return bool(pids)
+        for node, pid in sent:
+            node.await_stopped(pid, deadline)
+        return bool(sent)

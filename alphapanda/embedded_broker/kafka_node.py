@@ -99,13 +99,6 @@ class KafkaNode(BrokerProcess):
     def is_formatted(self) -> bool:
         return (self.log_dirs / "meta.properties").exists()
 
-    def status_line(self) -> str:
-        pid = self.pid()
-        return f"node {self.node_id} at {self.address} {f'pid {pid} running' if pid is not None else 'stopped'}"
-
-    def status_lines(self) -> list[str]:
-        return [self.status_line()]
-
     def kept_port(self, name: str) -> int:
         """A port of this node besides the client one (``controller``, ``internal``): chosen free
         once, then kept in ``NAME.port``."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from alphapanda.kafka_probe import is_listening
 
-__all__ = ["BrokerProcess", "alive", "read_pid", "stop_pid"]
+__all__ = ["BrokerProcess", "alive", "await_exit", "read_pid", "stop_pid"]
 
 
 def read_pid(pid_file: Path, marker: bytes) -> int | None:
@@ -54,7 +54,11 @@ def stop_pid(pid: int, timeout: float, sig: int = signal.SIGTERM) -> None:
         os.kill(pid, sig)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + timeout
+    await_exit(pid, time.monotonic() + timeout)
+
+
+def await_exit(pid: int, deadline: float) -> None:
+    """Wait until the process has ended; SIGKILL it at ``deadline`` (a ``time.monotonic()``)."""
     while time.monotonic() < deadline and alive(pid):
         time.sleep(0.05)
     if alive(pid):
@@ -66,8 +70,8 @@ def stop_pid(pid: int, timeout: float, sig: int = signal.SIGTERM) -> None:
 class BrokerProcess:
     """What every embedded broker does with its process: find it, say whether it runs, stop it.
 
-    A subclass names ``host``, ``port``, ``pid_file`` and ``pid_marker`` (bytes its command line
-    holds).
+    A subclass names ``host``, ``port``, ``node_id``, ``pid_file`` and ``pid_marker`` (bytes its
+    command line holds).
     ``_process`` is the process this object started, so that it can stop it even without the
     pid file (a temporary data dir removed under it); another process stops it through the file.
     """
@@ -90,9 +94,12 @@ class BrokerProcess:
     def is_running(self) -> bool:
         return self.pid() is not None
 
-    def status_lines(self) -> list[str]:
+    def status_line(self) -> str:
         pid = self.pid()
-        return [f"node 1 at {self.address} {f'pid {pid} running' if pid is not None else 'stopped'}"]
+        return f"node {self.node_id} at {self.address} {f'pid {pid} running' if pid is not None else 'stopped'}"
+
+    def status_lines(self) -> list[str]:
+        return [self.status_line()]
 
     def stop(self, timeout: float | None = None) -> bool:
         """A clean shutdown (SIGTERM, then SIGKILL after ``timeout``); True when it was running."""
@@ -103,15 +110,32 @@ class BrokerProcess:
         return self._signal(signal.SIGKILL, 10.0)
 
     def _signal(self, sig: int, timeout: float) -> bool:
+        pid = self.send_signal(sig)
+        if pid is None:
+            return False
+        self.await_stopped(pid, time.monotonic() + timeout)
+        return True
+
+    def send_signal(self, sig: int) -> int | None:
+        """Send ``sig`` to this broker's process without waiting; its pid, or None when it was not
+        running. :meth:`await_stopped` waits for it (a cluster signals all its nodes first)."""
         pid = self.pid()
         if pid is None and self._process is not None and self._process.poll() is None:
             pid = self._process.pid
         if pid is None:
-            return False
-        stop_pid(pid, timeout, sig)
+            return None
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+        return pid
+
+    def await_stopped(self, pid: int, deadline: float) -> None:
+        """After :meth:`send_signal`: the process ended (SIGKILLed at ``deadline``), its pid file
+        gone, and its port closed."""
+        await_exit(pid, deadline)
         self.pid_file.unlink(missing_ok=True)
         # The JVM's main thread can be gone while others still hold the listener for a moment.
-        deadline = time.monotonic() + 10.0
-        while is_listening(self.host, self.port, timeout=0.2) and time.monotonic() < deadline:
+        until = time.monotonic() + 10.0
+        while is_listening(self.host, self.port, timeout=0.2) and time.monotonic() < until:
             time.sleep(0.05)
-        return True

@@ -50,6 +50,7 @@ class TansuBroker(BrokerProcess):
     data_dir: Path
 
     kind = "tansu"
+    node_id = 1  # Tansu runs one node
     pid_marker = b"tansu"
     stop_timeout = 10.0
 

@@ -9,6 +9,7 @@ logged with the client, the method and the path, never with what the token was.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 
@@ -16,9 +17,8 @@ from aiohttp import web as aiohttp_web
 
 from alphapanda.app import app, settings
 from alphapanda.auth_throttle import AuthThrottle
-from alphapanda.web.common import authorized
 
-__all__ = ["guard", "throttle"]
+__all__ = ["authorized", "guard", "throttle"]
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,15 @@ OPEN_PATHS = ("/api/v1/health",)
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
 throttle = AuthThrottle(limit=settings.web.auth_failures_per_minute, window=60.0)
+
+
+def authorized(request) -> bool:
+    """The request carries ``Authorization: Bearer WEB__API_TOKEN`` (always, without a token)."""
+    token = settings.web.api_token
+    if token is None:
+        return True
+    expected = f"Bearer {token.get_secret_value()}"
+    return hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected.encode())
 
 
 def _needs_token(request) -> bool:

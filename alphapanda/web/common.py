@@ -1,9 +1,11 @@
-"""What the web views share: broker routing to the owning worker, bearer-token checks."""
+"""What the web views share: broker routing to the owning worker, CORS, readiness.
+
+The bearer token is checked in front of every view, by ``web/auth.py``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from typing import Awaitable, Callable
@@ -17,7 +19,7 @@ from alphapanda.app import app, settings
 from alphapanda.portfolio import IncompleteAccount
 from alphapanda.topics import account_of
 
-__all__ = ["not_active", "routed", "authorized", "unauthorized", "cors_options", "tables_ready"]
+__all__ = ["not_active", "routed", "cors_options", "tables_ready"]
 
 log = logging.getLogger(__name__)
 
@@ -91,16 +93,3 @@ async def routed(view: View, request: Request, table, broker: str, local: Callab
         except IncompleteAccount as exc:
             log.warning("incomplete portfolio state of %s: %s", broker, exc, extra={"broker": broker})
             return unavailable(view.web, broker, "the portfolio state is incomplete on this worker; retry")
-
-
-def authorized(request: Request) -> bool:
-    token = settings.web.api_token
-    if token is None:
-        return True
-    header = request.headers.get("Authorization", "")
-    expected = f"Bearer {token.get_secret_value()}"
-    return hmac.compare_digest(header.encode(), expected.encode())
-
-
-def unauthorized(web) -> Response:
-    return web.json({"error": "missing or invalid bearer token"}, status=401)

@@ -13,7 +13,7 @@ from alphapanda.models.wire import encode_event
 from alphapanda.risk.limits import RiskLimits
 from alphapanda.tables import risk_state
 from alphapanda.topics import BrokerTopics, account_of
-from alphapanda.web.common import authorized, not_active, routed, unauthorized
+from alphapanda.web.common import not_active, routed
 
 
 def risk_view(broker: str) -> dict:
@@ -48,8 +48,6 @@ async def send_risk_command(broker: str, command: RiskCommand) -> None:
 @app.page("/api/v1/risk/{broker}/limits")
 class RiskLimitsView(View):
     async def put(self, request: Request, broker: str) -> Response:
-        if not authorized(request):
-            return unauthorized(self.web)
         if broker not in active_brokers:
             return not_active(self.web, broker)
         try:
@@ -73,8 +71,6 @@ def load_limits(broker: str) -> RiskLimits:
 def _state_view(action: str, state: str):
     class TradingStateView(View):
         async def post(self, request: Request, broker: str) -> Response:
-            if not authorized(request):
-                return unauthorized(self.web)
             if broker not in active_brokers:
                 return not_active(self.web, broker)
             reason = ""
