@@ -85,22 +85,25 @@ class App(faust.App):
     alphapanda_web_token_set: bool = False
 
     async def on_first_start(self) -> None:
-        # An untrusted certificate or a refused password would otherwise be retried forever.
         from alphapanda.kafka_preflight import check
 
         # Listening beyond loopback without a token would open trading controls to anyone.
         problem = exposure_problem(self.conf.web_bind, token_set=self.alphapanda_web_token_set)
         if problem is not None and self.conf.web_enabled:
-            log.error("alphapanda: %s", problem)
-            raise SystemExit(f"alphapanda: {problem}")
+            _refuse_to_start(problem)
+        # An untrusted certificate or a refused password would otherwise be retried forever.
         try:
             if self.alphapanda_setup_error is not None:
                 raise self.alphapanda_setup_error
             await check(self.alphapanda_connection)
         except KafkaSetupError as exc:
-            log.error("alphapanda: %s", exc)
-            raise SystemExit(f"alphapanda: {exc}") from None
+            _refuse_to_start(str(exc))
         await super().on_first_start()
+
+
+def _refuse_to_start(problem: str) -> None:
+    log.error("alphapanda: %s", problem)
+    raise SystemExit(f"alphapanda: {problem}")
 
 
 def create_app(settings: Settings) -> faust.App:
