@@ -10,10 +10,13 @@ import json
 import logging
 from datetime import datetime, timezone
 
-__all__ = ["EVENT_FIELDS", "event_context", "JsonFormatter", "logging_config"]
+__all__ = ["EVENT_FIELDS", "HTTP_FIELDS", "event_context", "JsonFormatter", "logging_config"]
 
 #: The attributes a log call about an event passes in ``extra``.
 EVENT_FIELDS = ("broker", "topic", "correlation_id", "event_id")
+
+#: The attributes of an access log line (``alphapanda.web.request_ids``), fields of their own in JSON.
+HTTP_FIELDS = ("request_id", "method", "path", "status", "latency_ms")
 
 
 def event_context(**fields) -> dict:
@@ -38,7 +41,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "process": record.process,
         }
-        for name in EVENT_FIELDS:
+        for name in EVENT_FIELDS + HTTP_FIELDS:
             value = getattr(record, name, None)
             if value is not None:
                 line[name] = value

@@ -35,9 +35,9 @@ def cors_options(origins: tuple[str, ...]) -> dict[str, ResourceOptions]:
     """
     rule = ResourceOptions(
         allow_credentials=False,
-        allow_headers=("Authorization", "Content-Type"),
+        allow_headers=("Authorization", "Content-Type", "X-Request-ID", "X-Correlation-ID"),
         allow_methods=("GET", "PUT", "POST"),
-        expose_headers=(),
+        expose_headers=("X-Request-ID", "X-Correlation-ID"),
         max_age=600,
     )
     return {origin: rule for origin in origins}

@@ -191,3 +191,35 @@ def test_a_fill_reported_twice_under_new_event_ids_is_applied_once(configured):
     assert after["fills"] == before["fills"] + 2
     position = next(p for p in after["positions"] if p["strategy_id"] == "dup")
     assert position["fills"] == 2 and position["realized_pnl"] == pytest.approx(-2.0)
+
+
+# -- request and correlation ids, the access log -------------------------------------------------
+
+
+def test_every_answer_carries_a_request_id_and_echoes_the_correlation_id(configured):
+    _, worker = configured
+    fresh = [raw_request(worker.url + "/api/v1/health")[1]["X-Request-ID"] for _ in range(2)]
+    assert all(len(rid) == 32 for rid in fresh) and fresh[0] != fresh[1]
+
+    status, headers = raw_request(worker.url + "/api/v1/portfolios/paper/summary",
+                                  headers={"X-Request-ID": "proxy-id-1", "X-Correlation-ID": "trade-flow-7"})
+    assert (status, headers["X-Request-ID"], headers["X-Correlation-ID"]) == (200, "proxy-id-1", "trade-flow-7")
+    # The token guard's 401 and aiohttp's own 404 carry them too.
+    status, headers = raw_request(worker.url + "/api/v1/risk/paper/halt", method="POST",
+                                  headers={"X-Correlation-ID": "trade-flow-8"})
+    assert status == 401 and headers["X-Correlation-ID"] == "trade-flow-8" and len(headers["X-Request-ID"]) == 32
+    status, headers = raw_request(worker.url + "/no/such/page", headers={"X-Request-ID": "proxy-id-2"})
+    assert status == 404 and headers["X-Request-ID"] == "proxy-id-2"
+    # An id that cannot go into a header or log line as it is gets replaced, not echoed.
+    _, headers = raw_request(worker.url + "/api/v1/health", headers={"X-Request-ID": "a b" * 100})
+    assert len(headers["X-Request-ID"]) == 32 and "X-Correlation-ID" not in headers
+
+    def access_lines():
+        return [line for line in worker.log_path.read_text().splitlines() if "request_id=proxy-id-" in line]
+
+    wait_for(lambda: len(access_lines()) == 2, message="two access log lines")
+    summary, missing = access_lines()
+    assert "GET /api/v1/portfolios/paper/summary 200 " in summary and " ms request_id=proxy-id-1 correlation_id=trade-flow-7" in summary
+    assert "GET /no/such/page 404 " in missing and "correlation_id=-" in missing
+    assert any("POST /api/v1/risk/paper/halt 401 " in line and "correlation_id=trade-flow-8" in line
+               for line in worker.log_path.read_text().splitlines())

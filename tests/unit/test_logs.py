@@ -36,3 +36,10 @@ def test_json_logging_is_configured_only_when_asked():
     assert logging_config("text") is None
     config = logging_config("json")
     assert config["formatters"]["json"]["()"] == "alphapanda.logs.JsonFormatter"
+
+
+def test_json_access_lines_carry_the_request_fields():
+    fields = {"method": "GET", "path": "/api/v1/health", "status": 200, "latency_ms": 1.25,
+              "request_id": "r-1", "correlation_id": "c-1"}
+    line = json.loads(JsonFormatter().format(record(**fields)))
+    assert {k: line[k] for k in fields} == fields
