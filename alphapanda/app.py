@@ -68,6 +68,8 @@ def faust_settings(settings: Settings, *, tansu: bool, credentials=None) -> dict
         autodiscover=False,
         web_cors_options=None,
         logging_config=logging_config(settings.log_format),
+        # PRODUCER__LINGER_MS / __COMPRESSION / __BATCH_SIZE; Faust's defaults when unset.
+        **settings.producer.faust_settings(),
     )
     defaults = TANSU_SETTINGS if tansu else KAFKA_SETTINGS
     conf.update({k: v for k, v in defaults.items() if k.upper() not in os.environ})

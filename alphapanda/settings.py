@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from alphapanda import brokers
 
-__all__ = ["Settings", "SettingsError", "get_settings", "BUNDLED_STRATEGIES_DIR"]
+__all__ = ["Settings", "ProducerSettings", "SettingsError", "get_settings", "BUNDLED_STRATEGIES_DIR"]
 
 BUNDLED_STRATEGIES_DIR = Path(__file__).parent / "strategies" / "examples"
 
@@ -109,6 +109,47 @@ class WebSettings(BaseModel):
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ValueError(f"{origin!r} is not an origin (expected * or http(s)://host[:port])")
         return origins
+
+
+class ProducerSettings(BaseModel):
+    """Batching and compression of one Kafka producer (``PRODUCER__*`` for the app's own, whose
+    outputs and changelog writes every stage shares; ``FEED_PRODUCER__*`` for the market feed's).
+
+    Unset keeps each producer's default: the app's is Faust's (no linger, 16 KiB batches, no
+    compression), the feed's batches ticks (5 ms, 256 KiB). Every codec works: aiokafka's come
+    from cramjam, a declared dependency.
+    """
+
+    # How long a producer waits for more records before it sends a batch (latency for throughput).
+    linger_ms: int | None = Field(default=None, ge=0, le=60_000)
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] | None = None
+    # Most bytes in one batch per partition.
+    batch_size: int | None = Field(default=None, ge=1024, le=64 * 1024 * 1024)
+
+    @field_validator("compression", mode="before")
+    @classmethod
+    def _compression_lower(cls, value: object) -> object:
+        return (value.strip().lower() or None) if isinstance(value, str) else value
+
+    def aiokafka_options(self, *, linger_ms: int, batch_size: int) -> dict:
+        """Options for ``AIOKafkaProducer``: these settings where set, else the defaults given."""
+        compression = None if self.compression in (None, "none") else self.compression
+        return {
+            "linger_ms": linger_ms if self.linger_ms is None else self.linger_ms,
+            "max_batch_size": batch_size if self.batch_size is None else self.batch_size,
+            "compression_type": compression,
+        }
+
+    def faust_settings(self) -> dict:
+        """Faust's producer settings for what is set (Faust's defaults for the rest)."""
+        conf: dict = {}
+        if self.linger_ms is not None:
+            conf["producer_linger"] = self.linger_ms / 1000.0
+        if self.batch_size is not None:
+            conf["producer_max_batch_size"] = self.batch_size
+        if self.compression not in (None, "none"):
+            conf["producer_compression_type"] = self.compression
+        return conf
 
 
 class KafkaClientSettings(BaseModel):
@@ -282,6 +323,8 @@ class Settings(BaseSettings):
     topic_ticks_retention_hours: float = Field(default=168.0, allow_inf_nan=False)
     topic_dlq_retention_hours: float = Field(default=720.0, allow_inf_nan=False)
     kafka: KafkaClientSettings = KafkaClientSettings()
+    producer: ProducerSettings = ProducerSettings()
+    feed_producer: ProducerSettings = ProducerSettings()
     market_feed: str = "none"
     # text (Faust's format) or json (one object per line, with broker/topic/correlation_id).
     log_format: Literal["text", "json"] = "text"

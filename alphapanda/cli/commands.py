@@ -275,7 +275,8 @@ async def replay(self, tape: Path, speed: float, max_wait: float | None) -> None
 
     await _preflight()
     try:
-        summary = await replay_tape(tape, kafka_connection, speed=speed, max_wait=max_wait)
+        summary = await replay_tape(tape, kafka_connection, speed=speed, max_wait=max_wait,
+                                    tuning=settings.feed_producer)
     except KafkaError as exc:
         _fail(f"Kafka at {settings.kafka_url}: {exc}")
     print(summary.line(), flush=True)

@@ -15,6 +15,7 @@ from typing import TextIO
 
 from alphapanda.market.feeds import FeedState, ReplayFeed, ReplayProgress
 from alphapanda.market.publisher import TickPublisher
+from alphapanda.settings import ProducerSettings
 from alphapanda.topics import MARKET_TICKS, dlq_of
 
 __all__ = ["ReplaySummary", "ProgressBar", "count_lines", "replay_tape"]
@@ -83,7 +84,7 @@ class ProgressBar:
 
 async def replay_tape(
     path: Path, bootstrap: str, *, speed: float = 1.0, max_wait: float | None = None,
-    progress_stream: TextIO = sys.stderr,
+    progress_stream: TextIO = sys.stderr, tuning: ProducerSettings | None = None,
 ) -> ReplaySummary:
     """Publishes the tape at ``path`` through a batching producer; returns once all is acknowledged."""
     bar = ProgressBar(count_lines(path) if progress_stream.isatty() else 0, progress_stream,
@@ -91,6 +92,6 @@ async def replay_tape(
     feed = ReplayFeed(path, speed=speed, max_wait=max_wait, on_progress=bar.update)
     state = FeedState(kind="replay")
     started = time.perf_counter()
-    async with TickPublisher(bootstrap) as publisher:
+    async with TickPublisher(bootstrap, tuning=tuning) as publisher:
         await feed.run(publisher, state)
     return ReplaySummary(state.published, state.invalid, time.perf_counter() - started)

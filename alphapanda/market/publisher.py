@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 from alphapanda.kafka_connection import KafkaConnection, as_connection
 from alphapanda.models import Envelope, EventType, MarketTick, new_event_id
 from alphapanda.models.wire import encode_event
+from alphapanda.settings import ProducerSettings
 from alphapanda.topics import MARKET_TICKS
 
 __all__ = ["TickPublisher", "tick_envelope"]
@@ -33,14 +34,21 @@ def tick_envelope(tick: MarketTick, *, source: str, event_id: str | None = None)
 class TickPublisher:
     """``async with TickPublisher(bootstrap) as p: await p.publish(envelopes)``."""
 
-    def __init__(self, bootstrap: "str | KafkaConnection", *, topic: str = MARKET_TICKS, linger_ms: int = 5) -> None:
+    #: Ticks come in bursts (a Kite packet, a simulator step): wait a little and send them together.
+    LINGER_MS = 5
+    BATCH_SIZE = 256 * 1024
+
+    def __init__(self, bootstrap: "str | KafkaConnection", *, topic: str = MARKET_TICKS,
+                 tuning: ProducerSettings | None = None) -> None:
+        """``tuning``: ``FEED_PRODUCER__*`` (linger, compression, batch size) over the defaults above."""
         self.topic = topic
         self._producer = AIOKafkaProducer(
-            **as_connection(bootstrap).options(), linger_ms=linger_ms,
+            **as_connection(bootstrap).options(),
+            **(tuning or ProducerSettings()).aiokafka_options(linger_ms=self.LINGER_MS, batch_size=self.BATCH_SIZE),
             # All in-sync replicas, as the app's own producer: a leader that dies right after an
             # ack would otherwise take the tick with it (one node: the same as acks=1).
             acks="all",
-            max_batch_size=256 * 1024, enable_idempotence=False,
+            enable_idempotence=False,
         )
         self.published = 0
 

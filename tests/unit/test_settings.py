@@ -93,3 +93,33 @@ def test_a_bad_embedded_broker_setting_names_itself(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name):
         load_settings()
+
+
+def test_producer_tuning_is_optional_and_each_setting_maps_to_its_client_option(monkeypatch):
+    from alphapanda.settings import load_settings
+
+    plain = load_settings()
+    assert plain.producer.faust_settings() == {}
+    assert plain.feed_producer.aiokafka_options(linger_ms=5, batch_size=262144) == {
+        "linger_ms": 5, "max_batch_size": 262144, "compression_type": None}
+    monkeypatch.setenv("PRODUCER__LINGER_MS", "3")
+    monkeypatch.setenv("PRODUCER__COMPRESSION", "Snappy")
+    monkeypatch.setenv("PRODUCER__BATCH_SIZE", "32768")
+    monkeypatch.setenv("FEED_PRODUCER__COMPRESSION", "none")
+    tuned = load_settings()
+    assert tuned.producer.faust_settings() == {
+        "producer_linger": 0.003, "producer_max_batch_size": 32768, "producer_compression_type": "snappy"}
+    assert tuned.feed_producer.aiokafka_options(linger_ms=5, batch_size=262144)["compression_type"] is None
+
+
+@pytest.mark.parametrize("variable, value, named", [
+    ("PRODUCER__COMPRESSION", "brotli", "PRODUCER__COMPRESSION"),
+    ("FEED_PRODUCER__LINGER_MS", "-1", "FEED_PRODUCER__LINGER_MS"),
+    ("PRODUCER__BATCH_SIZE", "10", "PRODUCER__BATCH_SIZE"),
+])
+def test_bad_producer_tuning_is_refused_naming_the_variable(monkeypatch, variable, value, named):
+    from alphapanda.settings import SettingsError, load_settings
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=named):
+        load_settings()
