@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install java kafka browser run test test-unit test-e2e broker-start broker-stop broker-status topics bench clean
+.PHONY: help install java kafka browser prometheus run test test-unit test-e2e broker-start broker-stop broker-status topics bench clean
 
 help:
 	@echo "make run     install (first time), start the embedded broker and the pipeline with simulated data"
@@ -58,7 +58,22 @@ browser:
 		echo "chromium not found at $(CHROMIUM) and apt-get is unavailable (or not root): the browser tests will be skipped"; \
 	fi
 
-test: install browser
+# Debian's prometheus (it brings promtool) for the monitoring tests: the alert rules' unit tests
+# and a real Prometheus scraping a real worker. Installed with apt when missing; without apt or
+# root those tests skip themselves.
+prometheus:
+	@if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing prometheus with apt-get for the monitoring tests"; \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 \
+		  || { apt-get update -qq >/dev/null 2>&1 && \
+		       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1; }; } \
+		|| echo "could not install prometheus with apt-get: the monitoring tests will be skipped"; \
+	else \
+		echo "prometheus or promtool not found and apt-get is unavailable (or not root): the monitoring tests will be skipped"; \
+	fi
+
+test: install browser prometheus
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-unit: install

@@ -17,10 +17,15 @@ __all__ = [
     "ROCKSDB_MEMORY",
     "PRODUCER_BUFFER",
     "KAFKA_REACHABLE",
+    "ORDER_OUTCOMES",
+    "VENUE_STATUS",
+    "RISK_STATE",
+    "FEED_FAILED",
+    "set_state",
 ]
 
 DLQ_MESSAGES = Counter(
-    "trading_dlq_messages_total", "Messages sent to a dead-letter topic", ["service", "broker"]
+    "trading_dlq_messages_total", "Messages sent to a dead-letter topic", ["service", "broker", "topic"]
 )
 EVENTS_PROCESSED = Counter(
     "trading_events_processed_total", "Events handled successfully", ["stage", "broker"]
@@ -58,3 +63,34 @@ ROCKSDB_MEMORY = Gauge(
     "trading_rocksdb_memory_bytes", "RocksDB memory of this worker (all tables), within alphapanda.stores' budget",
     ["part"],
 )
+ORDER_OUTCOMES = Counter(
+    "trading_order_outcomes_total",
+    "Venue outcomes of orders: submitted, filled (each fill), failed (with its reason code), cancelled",
+    ["broker", "outcome", "reason_code"],
+)
+VENUE_STATUS = Gauge(
+    "trading_venue_status",
+    "1 for the venue's current status on this worker (ok, disabled, degraded, session_invalid, circuit_open), 0 for the others",
+    ["broker", "status"],
+)
+RISK_STATE = Gauge(
+    "trading_risk_state",
+    "1 for the broker's trading state (ACTIVE, HALTED, REDUCING), 0 for the others; only the worker owning its risk partition reports it",
+    ["broker", "state"],
+)
+FEED_FAILED = Gauge(
+    "trading_market_feed_failed", "1 when this worker's market feed stopped with an error or has invalid settings", ["feed"]
+)
+
+
+def set_state(gauge: Gauge, owner: str, current: str | None, states: tuple[str, ...]) -> None:
+    """One-hot state gauge: 1 for ``current``, 0 for the other ``states``; none at all when
+    ``current`` is None (this worker does not know it), so no stale value outlives a move."""
+    for state in states:
+        if current is None:
+            try:
+                gauge.remove(owner, state)
+            except KeyError:
+                pass
+        else:
+            gauge.labels(owner, state).set(1 if state == current else 0)

@@ -29,6 +29,7 @@ from aiokafka.partitioner import murmur2
 from faust.types import TP
 from mode import Service
 
+from alphapanda import metrics
 from alphapanda.agents.common import active_brokers, event_path, sender
 from alphapanda.agents.market_view import market_view
 from alphapanda.agents.tick_tail import tick_tail
@@ -120,8 +121,10 @@ def outcome_emits(record: OrderRecord, event: VenueEvent, cause: Envelope, topic
     raise TypeError(f"unknown venue event {event!r}")
 
 
-def apply_outcomes(record: OrderRecord, events: Iterable[VenueEvent], cause: Envelope, at: datetime) -> tuple[OrderRecord, list[Emit]]:
-    """The record after ``events`` (outcomes already applied are skipped) and what to emit."""
+def apply_outcomes(record: OrderRecord, events: Iterable[VenueEvent], cause: Envelope, at: datetime,
+                   *, count: bool = True) -> tuple[OrderRecord, list[Emit]]:
+    """The record after ``events`` (outcomes already applied are skipped) and what to emit;
+    ``count`` adds them to ``trading_order_outcomes_total`` (not when events are only re-sent)."""
     topics = BrokerTopics(record.broker)
     emits: list[Emit] = []
     for event in events:
@@ -129,7 +132,21 @@ def apply_outcomes(record: OrderRecord, events: Iterable[VenueEvent], cause: Env
             continue
         record = record.apply(event, at)
         emits.extend(outcome_emits(record, event, cause, topics))
+        if count:
+            _count_outcome(record.broker, event)
     return record, emits
+
+
+def _count_outcome(broker: str, event: VenueEvent) -> None:
+    if isinstance(event, Fill):
+        outcome, code = "filled", ""
+    elif isinstance(event, Failed):
+        outcome, code = "failed", event.reason_code
+    elif isinstance(event, Cancelled):
+        outcome, code = "cancelled", ""
+    else:
+        outcome, code = "submitted", ""
+    metrics.ORDER_OUTCOMES.labels(broker, outcome, str(code)).inc()
 
 
 class ExecutionLane:
@@ -187,7 +204,7 @@ class ExecutionLane:
         if existing is not None and existing.state is not OrderState.NEW:
             # This signal already made its order: never a second one. Its outcomes are sent
             # again (same ids), in case the first run stopped before they were acknowledged.
-            _, emits = apply_outcomes(_blank(existing), existing.outcomes(), event, signal.timestamp)
+            _, emits = apply_outcomes(_blank(existing), existing.outcomes(), event, signal.timestamp, count=False)
             return emits
         request = OrderRequest(
             order_id=order_id, broker=self.broker, account_id=self.account, signal_id=signal_id,

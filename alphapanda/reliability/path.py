@@ -29,7 +29,7 @@ from alphapanda.models.wire import ContractViolation, PoisonMessage, decode_even
 from alphapanda.reliability.dead_letters import DeadLetterWriter, dead_letter_for
 from alphapanda.reliability.idempotency import APPLIED, applied, stamped
 from alphapanda.reliability.retry import RetryPolicy
-from alphapanda.topics import UnknownBrokerTopic, broker_of
+from alphapanda.topics import UnknownBrokerTopic, broker_of, dlq_of
 
 __all__ = ["SourceMessage", "Emit", "Outcome", "EventPath", "TRANSIENT_ERRORS", "Sender"]
 
@@ -228,7 +228,7 @@ class EventPath:
         context = self._context(message, event, broker)
         log.warning("dead-lettered %s: %s%s", error_type, str(exc)[:300], describe_context(context), extra=context)
         await self.dead_letters.write(letter, message.key)
-        metrics.DLQ_MESSAGES.labels(self.service, broker or "market").inc()
+        metrics.DLQ_MESSAGES.labels(self.service, broker or "market", dlq_of(message.topic)).inc()
         metrics.EVENTS_FAILED.labels(self.service, broker or "market").inc()
 
     def _context(self, message: SourceMessage, event: Envelope | None, broker: str | None) -> dict:
