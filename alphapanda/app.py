@@ -10,7 +10,7 @@ import os
 
 import faust
 
-from alphapanda import codec, stores
+from alphapanda import codec, stores, tracing
 from alphapanda.kafka_connection import KafkaConnection, KafkaSetupError
 from alphapanda.kafka_probe import is_tansu
 from alphapanda.logs import logging_config
@@ -102,6 +102,10 @@ class App(faust.App):
             _refuse_to_start(str(exc))
         await super().on_first_start()
 
+    async def on_stop(self) -> None:
+        await super().on_stop()
+        tracing.shutdown()  # spans still buffered by the exporter go out before the process ends
+
 
 def _refuse_to_start(problem: str) -> None:
     log.error("alphapanda: %s", problem)
@@ -110,6 +114,7 @@ def _refuse_to_start(problem: str) -> None:
 
 def create_app(settings: Settings) -> faust.App:
     codec.register()
+    tracing.configure(settings)
     stores.register(settings.store_memory_mb)
     (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)
     connection = KafkaConnection.from_settings(settings)

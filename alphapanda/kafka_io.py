@@ -24,8 +24,8 @@ class TopicSender:
             topic = self._topics[name] = self._app.topic(name, key_serializer="raw", value_serializer="raw")
         return topic
 
-    async def __call__(self, topic: str, key: bytes | None, value: bytes) -> None:
-        future = await self.topic(topic).send(key=key, value=value)
+    async def __call__(self, topic: str, key: bytes | None, value: bytes, headers=None) -> None:
+        future = await self.topic(topic).send(key=key, value=value, headers=headers)
         await future
 
 

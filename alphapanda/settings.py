@@ -152,6 +152,26 @@ class ProducerSettings(BaseModel):
         return conf
 
 
+class TracingSettings(BaseModel):
+    """OpenTelemetry tracing of the tick-to-fill chain (``alphapanda/tracing.py``), off by default."""
+
+    enabled: bool = False
+    # otlp: OTLP over HTTP/protobuf to ``endpoint`` (a collector, Jaeger, Tempo); console: stdout.
+    exporter: Literal["otlp", "console"] = "otlp"
+    endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    service_name: str = Field(default="alphapanda", min_length=1)
+    # Share of chains traced (0-1]; later stages follow the first stage's decision.
+    sample_ratio: float = Field(default=1.0, gt=0, le=1)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an OTLP/HTTP endpoint (expected http(s)://HOST:PORT/v1/traces)")
+        return value
+
+
 class KafkaClientSettings(BaseModel):
     """How every Kafka client of the app connects (``KAFKA__*``): TLS and SASL for managed clusters.
 
@@ -325,6 +345,7 @@ class Settings(BaseSettings):
     kafka: KafkaClientSettings = KafkaClientSettings()
     producer: ProducerSettings = ProducerSettings()
     feed_producer: ProducerSettings = ProducerSettings()
+    tracing: TracingSettings = TracingSettings()
     market_feed: str = "none"
     # text (Faust's format) or json (one object per line, with broker/topic/correlation_id).
     log_format: Literal["text", "json"] = "text"

@@ -29,10 +29,11 @@ import time
 import weakref
 from collections import defaultdict
 from contextlib import contextmanager
+from dataclasses import replace
 
 from faust.streams import _current_event
 
-from alphapanda import brokers, metrics
+from alphapanda import brokers, metrics, tracing
 from alphapanda.agents.common import active_brokers, event_path
 from alphapanda.app import app, settings
 from alphapanda.execution.registry import live_brokers
@@ -203,8 +204,11 @@ async def _process(events) -> None:
             except PoisonMessage as exc:
                 await path.dead_letter(SourceMessage.from_event(event), None, exc, attempts=1)
                 continue
+            began = time.time_ns() if tracing.enabled else None
             signals = runner.on_tick(tick)
             if signals:
+                if began is not None:  # this tick starts a tick-to-fill chain: its root span
+                    signals = _traced(signals, tick, event.message, began)
                 outputs.extend(signals)
             key = str(tick.data.instrument_token)
             if runner.working_state(key) is not None:  # an instrument some strategy trades
@@ -219,6 +223,12 @@ async def _process(events) -> None:
     _latency.observe(time.perf_counter() - started)
     _processed.inc(len(events))
     _last.set(time.time())
+
+
+def _traced(signals: list, tick, message, began: int) -> list:
+    headers = tracing.chain_start("strategy_runner", MARKET_TICKS, tick, partition=message.partition,
+                                  offset=message.offset, start_time=began)
+    return [replace(signal, headers=headers) for signal in signals] if headers else signals
 
 
 @app.timer(CHECKPOINT_POLL)

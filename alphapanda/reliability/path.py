@@ -20,9 +20,10 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Awaitable, Callable, Iterable, MutableMapping, Protocol
 
-from alphapanda import metrics
+from alphapanda import metrics, tracing
 from alphapanda.logs import describe_context, event_context
 from alphapanda.models import Envelope, EventType
 from alphapanda.models.wire import ContractViolation, PoisonMessage, decode_event, encode_event
@@ -48,11 +49,17 @@ class SourceMessage:
     offset: int | None
     key: bytes | None
     value: bytes | None
+    #: Kafka headers (the trace context of the span that sent it, when tracing is on).
+    headers: tuple[tuple[str, bytes], ...] | None = None
 
     @classmethod
     def from_event(cls, event) -> "SourceMessage":  # a faust.Event
         message = event.message
-        return cls(message.topic, message.partition, message.offset, message.key, message.value)
+        headers = message.headers
+        if isinstance(headers, Mapping):
+            headers = tuple(headers.items())
+        return cls(message.topic, message.partition, message.offset, message.key, message.value,
+                   tuple(headers) if headers else None)
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,8 @@ class Emit:
     topic: str
     key: str
     event: Envelope
+    #: Kafka headers to send it with (the trace context of a chain's first span).
+    headers: tuple[tuple[str, bytes], ...] | list[tuple[str, bytes]] | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +87,9 @@ class Outcome:
 
 
 class Sender(Protocol):
-    async def __call__(self, topic: str, key: bytes | None, value: bytes) -> None: ...
+    """Sends one message and returns once Kafka acknowledged it; ``headers`` only when there are."""
+
+    async def __call__(self, topic: str, key: bytes | None, value: bytes, **headers) -> None: ...
 
 
 Handler = Callable[[Envelope, str | None, SourceMessage], Awaitable["Outcome | Iterable[Emit]"]]
@@ -136,6 +147,20 @@ class EventPath:
             log.info("duplicate event skipped%s", describe_context(context), extra=context)
             return False
 
+        with tracing.stage_span(self.service, message.topic, event, broker=broker, partition=message.partition,
+                                offset=message.offset, incoming=message.headers):
+            handled = await self._handle(message, event, broker, handle)
+        if not handled:
+            return False
+        if self.seen is not None:
+            self.seen[seen_key] = stamped({"at": event.timestamp.timestamp()}, message)
+        label = broker or "market"
+        metrics.EVENTS_PROCESSED.labels(self.service, label).inc()
+        metrics.LAST_EVENT_TIME.labels(self.service, label).set(time.time())
+        return True
+
+    async def _handle(self, message: SourceMessage, event: Envelope, broker: str | None, handle: Handler) -> bool:
+        """Handle and emit, with retries of transient failures; False when dead-lettered."""
         attempt = 0
         started = time.perf_counter()
         while True:
@@ -167,13 +192,7 @@ class EventPath:
                 log.exception("handler failed%s", describe_context(context), extra=context)
                 await self.dead_letter(message, broker, exc, attempts=attempt, event=event)
                 return False
-
-        if self.seen is not None:
-            self.seen[seen_key] = stamped({"at": event.timestamp.timestamp()}, message)
         self._latency.observe(time.perf_counter() - started)
-        label = broker or "market"
-        metrics.EVENTS_PROCESSED.labels(self.service, label).inc()
-        metrics.LAST_EVENT_TIME.labels(self.service, label).set(time.time())
         return True
 
     @staticmethod
@@ -199,9 +218,14 @@ class EventPath:
     async def emit(self, outputs: list[Emit]) -> None:
         if not outputs:
             return
-        await asyncio.gather(
-            *(self.send(o.topic, o.key.encode(), encode_event(o.event)) for o in outputs)
-        )
+        traced = tracing.headers()  # the current stage span's context, for the next stage
+        await asyncio.gather(*(self._send(o, o.headers or traced) for o in outputs))
+
+    def _send(self, output: Emit, headers):
+        value = encode_event(output.event)
+        if headers:
+            return self.send(output.topic, output.key.encode(), value, headers=headers)
+        return self.send(output.topic, output.key.encode(), value)
 
     async def dead_letter(
         self,
@@ -227,6 +251,7 @@ class EventPath:
         )
         context = self._context(message, event, broker)
         log.warning("dead-lettered %s: %s%s", error_type, str(exc)[:300], describe_context(context), extra=context)
+        tracing.failed(error_type, str(exc))
         await self.dead_letters.write(letter, message.key)
         metrics.DLQ_MESSAGES.labels(self.service, broker or "market", dlq_of(message.topic)).inc()
         metrics.EVENTS_FAILED.labels(self.service, broker or "market").inc()

@@ -194,15 +194,13 @@ class Cluster:
                     batch = await consumer.getmany(timeout_ms=200)
                     for records in batch.values():
                         for r in records:
-                            out.append({"key": r.key.decode() if r.key else None, "value": r.value,
-                                        "partition": r.partition, "offset": r.offset})
+                            out.append(_record(r))
                     if len(out) >= expect:
                         # Drain what is already there, then stop.
                         more = await consumer.getmany(timeout_ms=300)
                         for records in more.values():
                             for r in records:
-                                out.append({"key": r.key.decode() if r.key else None, "value": r.value,
-                                            "partition": r.partition, "offset": r.offset})
+                                out.append(_record(r))
                         if not more:
                             break
                 return out
@@ -215,6 +213,11 @@ class Cluster:
         return [json.loads(m["value"]) for m in self.consume(topic, expect=expect, timeout=timeout)]
 
 
+def _record(r) -> dict:
+    return {"key": r.key.decode() if r.key else None, "value": r.value, "partition": r.partition,
+            "offset": r.offset, "headers": dict(r.headers or ())}
+
+
 @dataclass
 class Worker:
     """One ``alphapanda worker`` process with its own data dir and web port."""
@@ -224,6 +227,8 @@ class Worker:
     env: dict[str, str] = field(default_factory=dict)
     web_port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    #: What ``python -m`` runs: the app's command line, or a test launcher around it.
+    module: str = "alphapanda"
 
     @property
     def data_dir(self) -> Path:
@@ -255,7 +260,7 @@ class Worker:
     def start(self, *, wait: bool = True, timeout: float = 60.0) -> "Worker":
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "alphapanda", "worker", "-l", "info", "--web-host", "127.0.0.1"],
+            [sys.executable, "-m", self.module, "worker", "-l", "info", "--web-host", "127.0.0.1"],
             env=self.environment(), stdout=log, stderr=subprocess.STDOUT, cwd=str(self.cluster.root),
         )
         if wait:

@@ -123,3 +123,23 @@ def test_bad_producer_tuning_is_refused_naming_the_variable(monkeypatch, variabl
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError, match=named):
         load_settings()
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("TRACING__ENDPOINT", "localhost:4318"),
+    ("TRACING__SAMPLE_RATIO", "0"),
+    ("TRACING__EXPORTER", "jaeger"),
+])
+def test_bad_tracing_settings_are_refused_naming_the_variable(monkeypatch, variable, value):
+    from alphapanda.settings import SettingsError, load_settings
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=variable):
+        load_settings()
+
+
+def test_tracing_is_off_by_default():
+    from alphapanda.settings import load_settings
+
+    tracing = load_settings().tracing
+    assert tracing.enabled is False and tracing.exporter == "otlp" and tracing.sample_ratio == 1.0
