@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 import faust
 
@@ -27,6 +27,15 @@ class TopicSender:
     async def __call__(self, topic: str, key: bytes | None, value: bytes, headers=None) -> None:
         future = await self.topic(topic).send(key=key, value=value, headers=headers)
         await future
+
+    async def enqueue(self, topic: str, key: bytes | None, value: bytes, headers=None) -> Awaitable:
+        """Hand the message to the producer (in call order) and return its acknowledgement to await.
+
+        Several sends awaited together with ``asyncio.gather`` reach the producer in whatever
+        order their tasks run; enqueueing one after the other and then awaiting the acks keeps
+        the order they were made in, at the same cost.
+        """
+        return await self.topic(topic).send(key=key, value=value, headers=headers)
 
 
 async def topic_partitions(consumer, topic: str) -> list:

@@ -102,7 +102,7 @@ def outcome_emits(record: OrderRecord, event: VenueEvent, cause: Envelope, topic
     if isinstance(event, Fill):
         filled = sum(f.quantity for f in record.fills[: record.fill_ids.index(event.fill_id) + 1])
         payload = OrderFilled(**base, quantity=event.quantity, fill_id=event.fill_id, fill_price=event.price,
-                              commission=event.commission, filled_quantity=filled)
+                              commission=event.commission, filled_quantity=filled, filled_at=event.timestamp)
         return [Emit(topics.orders_filled, account,
                      envelope(EventType.ORDER_FILLED, payload, derived_id("filled", event.fill_id)))]
     if isinstance(event, (Failed, Cancelled)):

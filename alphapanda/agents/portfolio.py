@@ -171,7 +171,9 @@ def fill_effects(broker: str, fill: OrderFilled, at: datetime, message: SourceMe
 
 async def handle_fill(event: Envelope, broker: str, message: SourceMessage) -> Outcome:
     fill: OrderFilled = event.data
-    effects = fill_effects(broker, fill, event.timestamp, message)
+    # The fill's market time books it (daily realized PnL, the account's updated_at): a replayed
+    # tape's fills belong to the tape's days, not to the day it was replayed.
+    effects = fill_effects(broker, fill, fill.filled_at or event.timestamp, message)
     if effects is None:
         return Outcome()
     after, commit = effects

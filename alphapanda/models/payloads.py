@@ -164,6 +164,9 @@ class OrderFilled(_OrderEvent):
     commission: Annotated[float, Field(ge=0, lt=1e12, allow_inf_nan=False)] = 0.0
     # Of the order's quantity, how much is filled after this fill (partial fills).
     filled_quantity: Quantity | None = None
+    # Market time of the fill: the timestamp of the tick (or venue report) it happened at. The
+    # envelope's timestamp is when the event was made; a replayed tape's fills differ in that.
+    filled_at: AwareDatetime | None = None
 
     @property
     def signed_quantity(self) -> int:

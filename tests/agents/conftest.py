@@ -6,6 +6,7 @@ sends is recorded instead of produced.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
@@ -53,10 +54,17 @@ def faust_app():
 def sent(monkeypatch) -> Sent:
     record = Sent()
 
-    async def capture(self, topic, key, value):
+    async def capture(self, topic, key, value, headers=None):
         record.messages.append((topic, key, json.loads(value)))
 
+    async def enqueue(self, topic, key, value, headers=None):
+        await capture(self, topic, key, value, headers)
+        acked = asyncio.get_running_loop().create_future()
+        acked.set_result(None)
+        return acked
+
     monkeypatch.setattr(TopicSender, "__call__", capture)
+    monkeypatch.setattr(TopicSender, "enqueue", enqueue)
     return record
 
 
