@@ -4,6 +4,8 @@ Every answer carries ``X-Request-ID``: the caller's own when it sent a usable on
 id follows the request through), else a new one. A caller's ``X-Correlation-ID`` is echoed, so a
 client can tie an answer to its own flow. The access line (logger ``alphapanda.web.access``) has
 method, path, status, latency and both ids; with ``LOG_FORMAT=json`` they are fields of their own.
+Probes and scrapers (``/api/v1/health``, ``/metrics``) answered 200 are logged at DEBUG: one a
+second from each would bury everything else.
 
 This is the outermost middleware: the token guard's 401 and 429, aiohttp's own 404s and a view's
 crash all leave with the ids and their line.
@@ -26,6 +28,7 @@ REQUEST_ID = "X-Request-ID"
 CORRELATION_ID = "X-Correlation-ID"
 
 access_log = logging.getLogger("alphapanda.web.access")
+QUIET_PATHS = frozenset({"/api/v1/health", "/metrics"})
 log = logging.getLogger(__name__)
 
 # Ids go into headers and log lines as they are: printable, no spaces, bounded.
@@ -55,7 +58,9 @@ async def request_ids(request, handler):
     if correlation_id is not None:
         response.headers[CORRELATION_ID] = correlation_id
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
-    access_log.info(
+    level = logging.DEBUG if response.status == 200 and request.path in QUIET_PATHS else logging.INFO
+    access_log.log(
+        level,
         "%s %s %d %.2f ms request_id=%s correlation_id=%s",
         request.method, request.path, response.status, latency_ms, request_id, correlation_id or "-",
         extra={"method": request.method, "path": request.path, "status": response.status,
