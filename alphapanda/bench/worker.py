@@ -136,6 +136,11 @@ class BenchWorker:
         async with session.get(self.url + "/metrics") as response:
             return processed_from_metrics(await response.text())
 
+    async def metrics_text(self) -> str:
+        session = await self._http()
+        async with session.get(self.url + "/metrics") as response:
+            return await response.text()
+
     async def rocksdb_mb(self) -> float | None:
         session = await self._http()
         async with session.get(self.url + "/metrics") as response:

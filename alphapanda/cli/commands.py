@@ -301,3 +301,71 @@ async def dlq_replay(self, dlq: str, dry_run: bool, limit: int | None, as_json: 
         _fail(str(exc))
     if as_json:
         print(summary_json(summary, dry_run), flush=True)
+
+
+@app.command(
+    argument("tape", type=click.Path(dir_okay=False, path_type=Path)),
+    option("--strategies", "strategies_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+           default=None, help="Folder of strategy YAML files (default: STRATEGIES_DIR)."),
+    option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+           help="Also write the report as one self-contained HTML page with charts."),
+    option("--json", "as_json", is_flag=True, help="Print the report as one JSON object (last line)."),
+    option("--keep", is_flag=True, help="Keep the temporary broker and worker folder (logs) for inspection."),
+)
+async def backtest(self, tape: Path, strategies_dir: Path | None, report_path: Path | None, as_json: bool,
+                   keep: bool) -> None:
+    """Run a JSONL tape through the whole pipeline on a fresh embedded broker, and report per strategy."""
+    from alphapanda.backtest.report import format_table, render_html
+    from alphapanda.backtest.runner import BacktestConfig, BacktestError, paper_brokers, report_json, run_backtest
+    from alphapanda.strategies.config import StrategyConfigError, load_strategies
+    from alphapanda import brokers as known
+
+    strategies_dir = strategies_dir or settings.strategies_dir
+    try:
+        load_strategies(strategies_dir, known_brokers=known.KNOWN_BROKERS)
+    except StrategyConfigError as exc:
+        _fail(f"invalid strategy files in {strategies_dir}: {exc}")
+    config = BacktestConfig(tape=tape, strategies_dir=strategies_dir, brokers=paper_brokers(settings.active_brokers),
+                            settings=settings, keep=keep)
+    try:
+        with _cancelled_by_sigterm() as terminated:
+            report = await run_backtest(config)
+    except BacktestError as exc:
+        _fail(f"backtest: {exc}")
+    except asyncio.CancelledError:
+        if not terminated.is_set():
+            raise
+        print("backtest stopped by SIGTERM; its worker and broker are stopped", file=sys.stderr, flush=True)
+        sys.exit(128 + signal.SIGTERM)
+    if report_path is not None:
+        report_path.write_text(render_html(report), encoding="utf-8")
+        print(f"backtest: report written to {report_path}", file=sys.stderr, flush=True)
+    print(report_json(report) if as_json else format_table(report), flush=True)
+
+
+@app.command(
+    argument("tape", type=click.Path(dir_okay=False, path_type=Path)),
+    option("--from-beginning", is_flag=True, help="First what market.ticks still holds (merged in time order)."),
+    option("--seconds", type=click.FloatRange(min=0), default=None, help="Stop after this long (0: after the history)."),
+    option("--max-ticks", type=click.IntRange(min=1), default=None, help="Stop after this many ticks."),
+)
+async def record(self, tape: Path, from_beginning: bool, seconds: float | None, max_ticks: int | None) -> None:
+    """Record market.ticks to a JSONL tape that replay and backtest read (Ctrl-C stops)."""
+    from aiokafka.errors import KafkaError
+
+    from alphapanda.cli.record import record_ticks
+
+    await _preflight()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        summary = await record_ticks(kafka_connection, tape, from_beginning=from_beginning, seconds=seconds,
+                                     max_ticks=max_ticks, stop=stop)
+    except (KafkaError, RuntimeError, OSError) as exc:
+        _fail(str(exc))
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    print(summary.line(tape), flush=True)

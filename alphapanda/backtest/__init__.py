@@ -1,0 +1,1 @@
+"""``alphapanda backtest``: a tape through the real pipeline, and what the strategies made."""
