@@ -73,8 +73,10 @@ prometheus:
 		echo "prometheus or promtool not found and apt-get is unavailable (or not root): the monitoring tests will be skipped"; \
 	fi
 
+# The browser tests' screenshots (the dashboard, the trader's view) end up here to look at.
+SCREENSHOTS ?= $(CURDIR)/var/screenshots
 test: install browser prometheus
-	$(PY) -m pytest -q -p no:cacheprovider
+	ALPHAPANDA_SCREENSHOTS=$(SCREENSHOTS) $(PY) -m pytest -q -p no:cacheprovider
 
 test-unit: install
 	$(PY) -m pytest -q tests/unit tests/agents

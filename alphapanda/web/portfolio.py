@@ -14,6 +14,7 @@ from alphapanda.app import app
 from alphapanda.execution.orders import OrderRecord
 from alphapanda.tables import accounts, orders
 from alphapanda.web.common import routed
+from alphapanda.web.symbols import with_symbols
 
 RECENT_ORDERS = 200
 
@@ -25,7 +26,8 @@ class PortfolioSummaryView(View):
             return await self._all(request)
 
         async def local() -> Response:
-            return self.json(summary_of(broker).model_dump(mode="json"))
+            summary = summary_of(broker).model_dump(mode="json")
+            return self.json({**summary, "positions": with_symbols(summary["positions"])})
 
         return await routed(self, request, accounts, broker, local)
 
@@ -53,7 +55,8 @@ class PositionsView(View):
     async def get(self, request: Request, broker: str) -> Response:
         async def local() -> Response:
             summary = summary_of(broker)
-            return self.json({"broker": broker, "positions": [p.model_dump(mode="json") for p in summary.positions]})
+            positions = with_symbols([p.model_dump(mode="json") for p in summary.positions])
+            return self.json({"broker": broker, "positions": positions})
 
         return await routed(self, request, accounts, broker, local)
 
@@ -65,7 +68,7 @@ class OrdersView(View):
             prefix = f"{broker}:"
             records = [OrderRecord.from_dict(v) for k, v in orders.items() if k.startswith(prefix) and v]
             records.sort(key=lambda r: r.updated_at or r.created_at, reverse=True)
-            return self.json({"broker": broker, "orders": [r.to_dict() for r in records[:RECENT_ORDERS]]})
+            return self.json({"broker": broker, "orders": with_symbols([r.to_dict() for r in records[:RECENT_ORDERS]])})
 
         return await routed(self, request, orders, broker, local)
 

@@ -104,3 +104,78 @@ def test_with_reads_protected_the_dashboard_asks_for_the_token_once_and_shows_th
     page.wait_for_timeout(2_500)  # a few refreshes: the token is kept, nothing asks again
     assert len(asked) == 1 and not page.locator("#banner").is_visible()
     page.screenshot(path=str(screenshot_dir(tmp_path) / "dashboard-token.png"), full_page=True)
+
+
+# -- the trader's view: symbols, equity and PnL over time, a price chart with fills, controls ----
+
+
+@pytest.fixture(scope="module")
+def trading_pipeline(tmp_path_factory):
+    """Ticks of INFY around two paper fills, and a worker whose writes need the bearer token."""
+    from datetime import datetime, timedelta, timezone
+
+    from tests.support.pipeline import envelope
+
+    cluster = Cluster(tmp_path_factory.mktemp("dashboard-trader"), brokers=("paper",)).start()
+    no_strategies = tmp_path_factory.mktemp("no-strategies")  # only the two fills below trade
+    worker = Worker(cluster, env={"WEB__API_TOKEN": "trader-token", "WEB__AUTH_FAILURES_PER_MINUTE": "100",
+                                  "STRATEGIES_DIR": str(no_strategies)}).start()
+    now = datetime.now(timezone.utc)
+
+    def tick(seconds: float, price: float) -> tuple[bytes, bytes]:
+        stamp = (now + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+        return b"408065", envelope("market_tick", {"instrument_token": TOKEN, "last_price": price, "timestamp": stamp}, broker=None)
+
+    cluster.produce("market.ticks", [tick(-30 + i, 1500 + (i % 7) * 1.5) for i in range(30)])
+    cluster.produce("paper.signals.raw", [(b"paper", trading_signal("paper", quantity=10, event_id="trader-1", at=now))])
+    wait_for(lambda: worker.get("/api/v1/portfolios/paper/summary")[1]["fills"] == 1, message="the first fill")
+    later = now + timedelta(seconds=5)
+    cluster.produce("market.ticks", [tick(1 + i, 1510 + i) for i in range(6)])
+    cluster.produce("paper.signals.raw", [(b"paper", trading_signal("paper", side="SELL", quantity=4, price=1514.0,
+                                                                    event_id="trader-2", at=later))])
+    wait_for(lambda: worker.get("/api/v1/portfolios/paper/summary")[1]["fills"] == 2, message="the second fill")
+    yield worker
+    worker.stop()
+    cluster.stop()
+
+
+def test_the_traders_view_charts_the_books_and_halts_and_resumes_with_the_token(trading_pipeline, browser_page, tmp_path):
+    worker = trading_pipeline
+    page = browser_page
+    asked: list[str] = []
+
+    def answer(dialog):
+        asked.append(dialog.message)
+        dialog.accept("trader-token")
+
+    page.on("dialog", answer)
+    page.goto(worker.url + "/")
+    paper = page.locator("#broker-paper")
+    paper.locator('[data-stat="fills"]').filter(has_text="2").wait_for(timeout=15_000)
+    # The trading symbol beside the token, in positions and orders.
+    assert paper.locator('table.positions td[data-symbol="INFY"]').count() == 1
+    assert paper.locator('table.orders td[data-symbol="INFY"]').count() == 2
+    # Equity and PnL over time from the pnl snapshots: one point per fill at least.
+    paper.locator('[data-chart="equity"] polyline').wait_for(timeout=10_000)
+    assert len(paper.locator('[data-chart="pnl"] polyline').first.get_attribute("points").split()) >= 2
+    # The price chart of the chosen instrument with both fills marked (a buy and a sell).
+    price = paper.locator('[data-chart="price"]')
+    price.locator("polyline").wait_for(timeout=10_000)
+    assert "INFY" in price.locator("select option").first.inner_text()
+    assert len(price.locator("polyline").get_attribute("points").split()) >= 30
+    assert sorted(m.get_attribute("data-side") for m in price.locator(".fill-marker").all()) == ["BUY", "SELL"]
+    assert asked == []  # reads are open here: nothing asked yet
+    page.screenshot(path=str(screenshot_dir(tmp_path) / "dashboard-trader.png"), full_page=True)
+
+    # Halt: the write needs the token, the page asks for it once, the state follows.
+    paper.locator('button[data-action="halt"]').click()
+    paper.locator("[data-risk-state]").filter(has_text="HALTED").wait_for(timeout=15_000)
+    assert len(asked) == 1 and "WEB__API_TOKEN" in asked[0]
+    assert "state is now HALTED" in paper.locator(".controls .result").inner_text()
+    assert worker.get("/api/v1/risk/paper")[1]["reason"] == "from the dashboard (halt)"
+    page.screenshot(path=str(screenshot_dir(tmp_path) / "dashboard-halted.png"), full_page=True)
+    paper.locator('button[data-action="reduce"]').click()
+    paper.locator("[data-risk-state]").filter(has_text="REDUCING").wait_for(timeout=15_000)
+    paper.locator('button[data-action="resume"]').click()
+    paper.locator("[data-risk-state]").filter(has_text="ACTIVE").wait_for(timeout=15_000)
+    assert len(asked) == 1, "the token is kept for the tab"
