@@ -223,3 +223,41 @@ def test_every_answer_carries_a_request_id_and_echoes_the_correlation_id(configu
     assert "GET /no/such/page 404 " in missing and "correlation_id=-" in missing
     assert any("POST /api/v1/risk/paper/halt 401 " in line and "correlation_id=trade-flow-8" in line
                for line in worker.log_path.read_text().splitlines())
+
+
+# -- history, prices, trading symbols --------------------------------------------------------------
+
+
+def test_history_prices_and_symbols_come_from_the_topics_bounded_and_oldest_first(configured):
+    cluster, worker = configured
+    token = 2953217  # TCS in the bundled instrument master
+    t0 = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
+    # Nearly flat, so that no bundled strategy trades on them.
+    prices = [3500.0 + (i % 2) * 0.05 for i in range(12)]
+    cluster.produce("market.ticks", [(str(token).encode(), tick(token, price, t0 + timedelta(seconds=i)))
+                                     for i, price in enumerate(prices)])
+    wait_for(lambda: worker.get(f"/api/v1/market/{token}/ticks")[1]["ticks"][-1:] == [
+        {"at": "2026-11-23T05:00:11Z", "price": prices[-1]}], message="the ticks read back")
+    status, body = worker.get(f"/api/v1/market/{token}/ticks?limit=5")
+    assert status == 200 and [p["price"] for p in body["ticks"]] == prices[-5:]
+
+    for i in range(3):
+        cluster.produce("paper.signals.raw", [(b"paper", trading_signal("paper", token=token, quantity=1, price=3500.0,
+                                                                         event_id=f"hist-{i}"))])
+    wait_for(lambda: summary_quantity(worker, "paper", token) == 3, message="three fills")
+    status, history = worker.get("/api/v1/portfolios/paper/history")
+    points = history["points"]
+    assert status == 200 and history["broker"] == "paper" and len(points) >= 3
+    assert [p["at"] for p in points] == sorted(p["at"] for p in points)
+    assert set(points[-1]) >= {"at", "equity", "cash", "realized_pnl", "unrealized_pnl"}
+    assert points[-1]["cash"] < points[0]["cash"]  # three buys later
+    assert len(worker.get("/api/v1/portfolios/paper/history?limit=2")[1]["points"]) == 2
+    assert worker.get("/api/v1/portfolios/paper/history?limit=0")[0] == 400
+    assert worker.get("/api/v1/portfolios/paper/history?limit=many")[0] == 400
+    assert worker.get("/api/v1/portfolios/nyse/history")[0] == 404
+    assert worker.get("/api/v1/market/abc/ticks")[0] == 400
+
+    positions = worker.get("/api/v1/portfolios/paper/positions")[1]["positions"]
+    assert {p["tradingsymbol"] for p in positions if p["instrument_token"] == token} == {"TCS"}
+    orders = worker.get("/api/v1/orders/paper")[1]["orders"]
+    assert {o["tradingsymbol"] for o in orders if o["instrument_token"] == token} == {"TCS"}
