@@ -43,40 +43,37 @@ kafka: $(STAMP) java
 run: install
 	$(VENV)/bin/alphapanda run
 
+# $(call from_apt,PRESENT,PACKAGE,WHAT FOR): nothing when the shell test PRESENT holds; else
+# Debian's PACKAGE with apt-get (as root, updating the lists once if the first try fails); else a
+# line saying what goes without it (those tests then skip themselves, naming what is missing).
+define from_apt
+@if $(1); then :; \
+elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	echo "installing $(2) with apt-get for $(3)"; \
+	{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2) >/dev/null 2>&1 \
+	  || { apt-get update -qq >/dev/null 2>&1 && \
+	       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2) >/dev/null 2>&1; }; } \
+	|| echo "could not install $(2) with apt-get: $(3) will be skipped"; \
+else \
+	echo "$(2) not found and apt-get is unavailable (or not root): $(3) will be skipped"; \
+fi
+endef
+
 # Debian's chromium for the dashboard tests (Playwright drives it by path; it never downloads a
-# browser). Installed with apt when missing; without apt or root the browser tests skip themselves.
+# browser).
 CHROMIUM ?= /usr/bin/chromium
 browser:
-	@if [ -x "$(CHROMIUM)" ]; then :; \
-	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-		echo "installing chromium with apt-get for the browser tests"; \
-		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
-		  || { apt-get update -qq >/dev/null 2>&1 && \
-		       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; }; } \
-		|| echo "could not install chromium with apt-get: the browser tests will be skipped"; \
-	else \
-		echo "chromium not found at $(CHROMIUM) and apt-get is unavailable (or not root): the browser tests will be skipped"; \
-	fi
+	$(call from_apt,[ -x "$(CHROMIUM)" ],chromium,the browser tests)
 
 # Debian's prometheus (it brings promtool) for the monitoring tests: the alert rules' unit tests
-# and a real Prometheus scraping a real worker. Installed with apt when missing; without apt or
-# root those tests skip themselves.
+# and a real Prometheus scraping a real worker.
 prometheus:
-	@if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then :; \
-	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-		echo "installing prometheus with apt-get for the monitoring tests"; \
-		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 \
-		  || { apt-get update -qq >/dev/null 2>&1 && \
-		       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1; }; } \
-		|| echo "could not install prometheus with apt-get: the monitoring tests will be skipped"; \
-	else \
-		echo "prometheus or promtool not found and apt-get is unavailable (or not root): the monitoring tests will be skipped"; \
-	fi
+	$(call from_apt,command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1,prometheus,the monitoring tests)
 
 # The browser tests' screenshots (the dashboard, the trader's view) end up here to look at.
 SCREENSHOTS ?= $(CURDIR)/var/screenshots
 test: install browser prometheus
-	ALPHAPANDA_SCREENSHOTS=$(SCREENSHOTS) $(PY) -m pytest -q -p no:cacheprovider
+	ALPHAPANDA_SCREENSHOTS=$(SCREENSHOTS) $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 test-unit: install
 	$(PY) -m pytest -q tests/unit tests/agents
