@@ -67,7 +67,7 @@ def test_the_dashboard_shows_when_the_api_stops_answering(pipeline, browser_page
     page = browser_page
     page.goto(worker.url + "/")
     page.locator("#broker-paper .mode").wait_for()
-    worker.stop()
+    worker.kill()  # gone at once, as a crashed worker or a cut network
 
     banner = page.locator("#banner")
     banner.wait_for(state="visible", timeout=15_000)

@@ -43,7 +43,8 @@ def test_a_small_bench_run_reports_every_figure_of_the_contract(tmp_path):
     assert 0 < last["rocksdb_mb"][0] < last["rss_mb"][0]
     fetch = report["broker_tail_fetch_ms"]
     assert 0 < fetch["before_paced"] < 5000 and 0 < fetch["after_paced"] < 5000
-    assert time.monotonic() - started < 60
+    # A small run stays small (about 30 s alone; with the suite on two processes up to ~50 s).
+    assert time.monotonic() - started < 100
 
 
 def test_sigterm_stops_the_bench_with_its_workers_and_broker(tmp_path):

@@ -4,6 +4,7 @@ and restarted, ends in identical positions, fills and PnL; no fill is applied tw
 
 import json
 import random
+import urllib.request
 import time
 from datetime import datetime, timezone
 from itertools import islice
@@ -38,11 +39,27 @@ def outcome(cluster: Cluster, worker: Worker) -> dict:
     }
 
 
-def settled(cluster: Cluster, worker: Worker, *, like: dict | None = None, timeout: float = 120.0) -> dict:
-    """The outcome once it stops changing (or equals ``like``)."""
+def ticks_evaluated(worker: Worker) -> float:
+    """Ticks this worker process's strategy stage has handled (its Prometheus counter)."""
+    with urllib.request.urlopen(worker.url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("trading_events_processed_total{") and 'stage="strategy_runner"' in line)
+
+
+def settled(cluster: Cluster, worker: Worker, *, like: dict | None = None, ticks: int = 0,
+            timeout: float = 120.0) -> dict:
+    """The outcome once it stops changing (or equals ``like``), after ``ticks`` ticks were evaluated.
+
+    A portfolio that did not change for a few seconds is not settled while ticks are still
+    waiting: on a loaded machine the worker can pause that long (seen with the suite on two
+    processes: one fill, "settled").
+    """
     previous: list[dict] = []
 
     def stable():
+        if ticks and ticks_evaluated(worker) < ticks:
+            return None
         current = outcome(cluster, worker)
         if like is not None and current == like:
             return current
@@ -59,7 +76,7 @@ def test_sigkills_at_random_points_change_nothing(tmp_path):
     try:
         worker = Worker(first, name="w").start()
         first.produce("market.ticks", messages)
-        expected = settled(first, worker)
+        expected = settled(first, worker, ticks=len(messages))
         worker.stop()
     finally:
         first.stop()
