@@ -72,8 +72,13 @@ prometheus:
 
 # The browser tests' screenshots (the dashboard, the trader's view) end up here to look at.
 SCREENSHOTS ?= $(CURDIR)/var/screenshots
+# Two processes for the test files (most e2e time is waiting on brokers and workers), then the few
+# tests that measure rates or wall time, alone. Both parts always run; either failing fails.
+PYTEST := ALPHAPANDA_SCREENSHOTS=$(SCREENSHOTS) $(PY) -m pytest -q -p no:cacheprovider
 test: install browser prometheus
-	ALPHAPANDA_SCREENSHOTS=$(SCREENSHOTS) $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+	@$(PYTEST) -n 2 --dist loadfile -m "not serial"; parallel=$$?; \
+	$(PYTEST) -m serial; serial=$$?; \
+	[ $$parallel -eq 0 ] && [ $$serial -eq 0 ]
 
 test-unit: install
 	$(PY) -m pytest -q tests/unit tests/agents

@@ -9,9 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.pipeline import REPO
 
 
+@pytest.mark.serial  # a benchmark: alone on the machine, as its figures assume
 def test_a_small_bench_run_reports_every_figure_of_the_contract(tmp_path):
     started = time.monotonic()
     result = subprocess.run(
@@ -43,8 +46,8 @@ def test_a_small_bench_run_reports_every_figure_of_the_contract(tmp_path):
     assert 0 < last["rocksdb_mb"][0] < last["rss_mb"][0]
     fetch = report["broker_tail_fetch_ms"]
     assert 0 < fetch["before_paced"] < 5000 and 0 < fetch["after_paced"] < 5000
-    # A small run stays small (about 30 s alone; with the suite on two processes up to ~50 s).
-    assert time.monotonic() - started < 100
+    # A small run stays small (about 30 s alone).
+    assert time.monotonic() - started < 60
 
 
 def test_sigterm_stops_the_bench_with_its_workers_and_broker(tmp_path):

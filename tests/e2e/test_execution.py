@@ -261,6 +261,7 @@ def signal_times(cluster: Cluster, ids: set[str]) -> dict[str, datetime]:
 HANG_SECONDS = float(os.environ.get("FAULT_ISOLATION_HANG_SECONDS", "3"))
 
 
+@pytest.mark.serial  # compares two fill rates: another test beside it skews one of them
 def test_paper_fills_keep_their_rate_while_the_kite_api_hangs(cluster, start_worker, kite, capsys):
     # A fixed offered load (paper and zerodha signals alternating), first with Kite healthy, then
     # with every Kite request hanging: paper must keep its fill rate and latency.

@@ -101,6 +101,7 @@ async def test_the_simulated_feed_publishes_the_seeded_market_on_its_event_time_
     assert state.schedule_start == START and state.published == len(published)
 
 
+@pytest.mark.serial  # counts ticks published in wall-clock time
 async def test_the_same_seed_and_start_give_the_same_ticks_in_two_runs():
     runs = []
     for _ in range(2):
