@@ -73,9 +73,13 @@ def configure(settings) -> None:
     _provider = provider
     _tracer = provider.get_tracer("alphapanda")
     enabled = True
-    log.info("tracing on: %s, sampling %.0f%% of chains", _exporter_override and "embedded exporter"
-             or (config.exporter if config.exporter == "console" else f"OTLP to {config.endpoint}"),
-             config.sample_ratio * 100)
+    if _exporter_override is not None:
+        target = "the embedding program's exporter"
+    elif config.exporter == "console":
+        target = "the console"
+    else:
+        target = f"OTLP to {config.endpoint}"
+    log.info("tracing on: spans to %s, %.0f%% of chains sampled", target, config.sample_ratio * 100)
 
 
 def shutdown() -> None:

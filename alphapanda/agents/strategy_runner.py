@@ -195,6 +195,7 @@ async def strategy_runner(stream) -> None:
 async def _process(events) -> None:
     started = time.perf_counter()
     outputs = []
+    traced = tracing.enabled
     try:
         for event in events:
             checkpoints.hold(event)
@@ -204,7 +205,7 @@ async def _process(events) -> None:
             except PoisonMessage as exc:
                 await path.dead_letter(SourceMessage.from_event(event), None, exc, attempts=1)
                 continue
-            began = time.time_ns() if tracing.enabled else None
+            began = time.time_ns() if traced else None
             signals = runner.on_tick(tick)
             if signals:
                 if began is not None:  # this tick starts a tick-to-fill chain: its root span

@@ -161,14 +161,7 @@ class StrategyStats:
     def summary(self, capital: float, span_seconds: float) -> dict:
         return {
             "broker": self.broker,
-            "trades": self.trades,
-            "wins": self.wins,
-            "win_rate": round(self.wins / self.trades, 6) if self.trades else None,
-            "fills": self.fills,
-            "realized_pnl": round_money(self.realized_pnl),
-            "unrealized_pnl": round_money(self.unrealized_pnl),
-            "total_pnl": round_money(self.total_pnl),
-            "commissions": round_money(self.commissions),
+            **_sums([self]),
             "max_drawdown": round_money(max_drawdown(self.curve.values())),
             "sharpe": _round(sharpe_ratio(self.curve.bar_closes, capital)),
             "exposure_time": round(self.exposed_seconds / span_seconds, 6) if span_seconds > 0 else 0.0,
@@ -257,9 +250,10 @@ class BacktestBooks:
         """Per strategy id: its statistics, each broker's under ``brokers`` and their sum at the top."""
         out: dict[str, dict] = {}
         for strategy_id in sorted({s for _, s in self._stats}):
-            per_broker = {b: st.summary(self.starting_cash.get(b, 0.0), self.span_seconds)
-                          for (b, s), st in sorted(self._stats.items()) if s == strategy_id}
-            out[strategy_id] = {**_combined(per_broker), "brokers": per_broker}
+            own = [st for (_, s), st in sorted(self._stats.items()) if s == strategy_id]
+            per_broker = {st.broker: st.summary(self.starting_cash.get(st.broker, 0.0), self.span_seconds)
+                          for st in own}
+            out[strategy_id] = {**_sums(own), **_worst(per_broker.values()), "brokers": per_broker}
         return out
 
     def brokers(self) -> dict[str, dict]:
@@ -267,15 +261,8 @@ class BacktestBooks:
         out = {}
         for broker, curve in sorted(self._broker_curves.items()):
             own = [st for (b, _), st in self._stats.items() if b == broker]
-            trades = sum(st.trades for st in own)
-            wins = sum(st.wins for st in own)
             out[broker] = {
-                "trades": trades, "wins": wins, "win_rate": round(wins / trades, 6) if trades else None,
-                "fills": sum(st.fills for st in own),
-                "realized_pnl": round_money(math.fsum(st.realized_pnl for st in own)),
-                "unrealized_pnl": round_money(math.fsum(st.unrealized_pnl for st in own)),
-                "total_pnl": round_money(math.fsum(st.total_pnl for st in own)),
-                "commissions": round_money(math.fsum(st.commissions for st in own)),
+                **_sums(own),
                 "max_drawdown": round_money(max_drawdown(curve.values())),
                 "sharpe": _round(sharpe_ratio(curve.bar_closes, self.starting_cash.get(broker, 0.0))),
             }
@@ -292,19 +279,25 @@ class BacktestBooks:
         }
 
 
-def _combined(per_broker: dict[str, dict]) -> dict:
-    """A strategy over all its brokers: sums; drawdown and Sharpe of the worst broker."""
-    rows = list(per_broker.values())
-    trades = sum(r["trades"] for r in rows)
-    wins = sum(r["wins"] for r in rows)
-    sharpes = [r["sharpe"] for r in rows if r["sharpe"] is not None]
+def _sums(stats: list[StrategyStats]) -> dict:
+    """What adds up over books (one strategy on one broker, or several): counts, PnL, commissions."""
+    trades = sum(st.trades for st in stats)
+    wins = sum(st.wins for st in stats)
     return {
         "trades": trades, "wins": wins, "win_rate": round(wins / trades, 6) if trades else None,
-        "fills": sum(r["fills"] for r in rows),
-        "realized_pnl": round_money(math.fsum(r["realized_pnl"] for r in rows)),
-        "unrealized_pnl": round_money(math.fsum(r["unrealized_pnl"] for r in rows)),
-        "total_pnl": round_money(math.fsum(r["total_pnl"] for r in rows)),
-        "commissions": round_money(math.fsum(r["commissions"] for r in rows)),
+        "fills": sum(st.fills for st in stats),
+        "realized_pnl": round_money(math.fsum(st.realized_pnl for st in stats)),
+        "unrealized_pnl": round_money(math.fsum(st.unrealized_pnl for st in stats)),
+        "total_pnl": round_money(math.fsum(st.total_pnl for st in stats)),
+        "commissions": round_money(math.fsum(st.commissions for st in stats)),
+    }
+
+
+def _worst(rows) -> dict:
+    """A strategy over all its brokers: what does not add up is the worst broker's."""
+    rows = list(rows)
+    sharpes = [r["sharpe"] for r in rows if r["sharpe"] is not None]
+    return {
         "max_drawdown": max((r["max_drawdown"] for r in rows), default=0.0),
         "sharpe": min(sharpes) if sharpes else None,
         "exposure_time": max((r["exposure_time"] for r in rows), default=0.0),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import io
 import json
 import shutil
 import sys
@@ -26,7 +27,7 @@ from typing import Callable, TextIO
 from aiokafka import AIOKafkaConsumer
 
 from alphapanda.backtest.metrics import ANNUALIZATION, BAR_SECONDS, BacktestBooks, FillRecord
-from alphapanda.bench.worker import BenchWorker, free_port
+from alphapanda.bench.worker import BenchWorker, free_port, processed_from_metrics
 from alphapanda.cli.replay import ProgressBar, replay_tape
 from alphapanda.cli.topics import ensure_topics
 from alphapanda.embedded_broker import EmbeddedBroker, embedded_broker, kafka_missing
@@ -119,7 +120,8 @@ async def run_backtest(config: BacktestConfig, *, progress_stream: TextIO = sys.
         })
         worker.start()
         await worker.wait_ready()
-        replayed = await replay_tape(config.tape, connection, speed=0, progress_stream=open_null())
+        # Not a terminal, so the replay's own bar stays off: ours counts handled ticks instead.
+        replayed = await replay_tape(config.tape, connection, speed=0, progress_stream=io.StringIO())
         say(f"published {replayed.published:,} ticks ({replayed.invalid} invalid lines) in {replayed.seconds:.1f} s")
         await _wait_until_done(worker, replayed.published, progress_stream)
         fills = await _read_fills(connection, config.brokers)
@@ -147,13 +149,6 @@ async def run_backtest(config: BacktestConfig, *, progress_stream: TextIO = sys.
     return build_report(config, replayed.published, replayed.invalid, fills, summaries, wall)
 
 
-def open_null() -> TextIO:
-    """A stream that is not a terminal: the replay's own bar stays off (ours counts handled ticks)."""
-    import io
-
-    return io.StringIO()
-
-
 async def _wait_until_done(worker: BenchWorker, ticks: int, stream: TextIO) -> None:
     bar = ProgressBar(ticks, stream, label="backtest")
     began = time.monotonic()
@@ -161,7 +156,7 @@ async def _wait_until_done(worker: BenchWorker, ticks: int, stream: TextIO) -> N
     while True:
         worker.check_alive()
         text = await worker.metrics_text()
-        processed = _strategy_processed(text)
+        processed, _ = processed_from_metrics(text)
         bar.update(ReplayProgress(lines=processed, published=processed, invalid=0,
                                   elapsed=time.monotonic() - began, done=False))
         total = _all_processed(text)
@@ -179,20 +174,10 @@ async def _wait_until_done(worker: BenchWorker, ticks: int, stream: TextIO) -> N
     bar.update(ReplayProgress(lines=ticks, published=ticks, invalid=0, elapsed=time.monotonic() - began, done=True))
 
 
-def _samples(text: str, name: str, **labels) -> list[float]:
-    values = []
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            values.append(float(line.rsplit(" ", 1)[1]))
-    return values
-
-
-def _strategy_processed(text: str) -> int:
-    return int(sum(_samples(text, "trading_events_processed_total", stage="strategy_runner")))
-
-
 def _all_processed(text: str) -> float:
-    return sum(_samples(text, "trading_events_processed_total")) + sum(_samples(text, "trading_dlq_messages_total"))
+    """Events every stage handled or dead-lettered: unchanged while the pipeline is idle."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(("trading_events_processed_total{", "trading_dlq_messages_total{")))
 
 
 async def _nothing_to_read(worker: BenchWorker) -> bool:

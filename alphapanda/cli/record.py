@@ -104,23 +104,22 @@ async def _history(consumer: AIOKafkaConsumer, ends: dict, tape, max_ticks: int 
     with tempfile.TemporaryDirectory(prefix="alphapanda-record-") as scratch:
         files = []
         for tp, end in ends.items():
+            rows = []
+            while end and await consumer.position(tp) < end:
+                batch = await consumer.getmany(tp, timeout_ms=500)
+                for record in batch.get(tp, ()):
+                    if record.offset >= end:
+                        break
+                    found = _tick_line(record.value)
+                    if found is None:
+                        skipped += 1
+                    else:
+                        rows.append(found)
+            # A partition's ticks are in time order per instrument, not across its instruments.
+            rows.sort(key=lambda row: row[0])
             part = Path(scratch) / f"{tp.partition}.jsonl"
+            part.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
             files.append(part)
-            with open(part, "w", encoding="utf-8") as out:
-                while end and await consumer.position(tp) < end:
-                    batch = await consumer.getmany(tp, timeout_ms=500)
-                    for record in batch.get(tp, ()):
-                        if record.offset >= end:
-                            break
-                        found = _tick_line(record.value)
-                        if found is None:
-                            skipped += 1
-                            continue
-                        out.write(json.dumps(found) + "\n")
-        # Ticks of one partition are in time order per instrument, not across instruments.
-        for part in files:
-            rows = sorted((json.loads(line) for line in open(part, encoding="utf-8")), key=lambda r: r[0])
-            part.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         streams = [(json.loads(line) for line in open(part, encoding="utf-8")) for part in files]
         recorded = 0
         for _, line in heapq.merge(*streams, key=lambda r: r[0]):

@@ -92,6 +92,14 @@ class Sender(Protocol):
     async def __call__(self, topic: str, key: bytes | None, value: bytes, **headers) -> None: ...
 
 
+def _enqueue_with(send: Sender):
+    """``enqueue`` for a sender that has none (a test's): its sends run as tasks, in call order."""
+    async def enqueue(*args, **kwargs):
+        return asyncio.ensure_future(send(*args, **kwargs))
+
+    return enqueue
+
+
 Handler = Callable[[Envelope, str | None, SourceMessage], Awaitable["Outcome | Iterable[Emit]"]]
 
 
@@ -219,21 +227,18 @@ class EventPath:
         if not outputs:
             return
         traced = tracing.headers()  # the current stage span's context, for the next stage
-        enqueue = getattr(self.send, "enqueue", None)
-        if enqueue is None:  # a plain sender (tests): each send waits for its own ack
-            await asyncio.gather(*(self._send(self.send, o, o.headers or traced) for o in outputs))
-            return
+        enqueue = getattr(self.send, "enqueue", None) or _enqueue_with(self.send)
         # In the order they were made: a batch of ticks' signals reach Kafka in tick order, so
         # the next stage sees them in that order (and a replayed tape gives the same decisions).
-        acks = [await self._send(enqueue, o, o.headers or traced) for o in outputs]
+        acks = []
+        for output in outputs:
+            headers = output.headers or traced
+            value = encode_event(output.event)
+            if headers:
+                acks.append(await enqueue(output.topic, output.key.encode(), value, headers=headers))
+            else:
+                acks.append(await enqueue(output.topic, output.key.encode(), value))
         await asyncio.gather(*acks)
-
-    @staticmethod
-    def _send(send, output: Emit, headers):
-        value = encode_event(output.event)
-        if headers:
-            return send(output.topic, output.key.encode(), value, headers=headers)
-        return send(output.topic, output.key.encode(), value)
 
     async def dead_letter(
         self,

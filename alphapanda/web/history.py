@@ -118,10 +118,6 @@ class TailReader:
 reader = TailReader()
 
 
-async def _partitions(topic: str) -> list[TopicPartition]:
-    return await reader.partitions(topic)
-
-
 def _decode(value: bytes | None):
     try:
         return json.loads(value) if value else None
@@ -137,7 +133,7 @@ class PortfolioHistoryView(View):
         limit = _limit(request)
         if limit is None:
             return self.json({"error": f"limit must be an integer from 1 to {MAX_POINTS}"}, status=400)
-        tps = await _partitions(BrokerTopics(broker).pnl_snapshots)
+        tps = await reader.partitions(BrokerTopics(broker).pnl_snapshots)
         records = await reader.tail(tps, limit)
         points = [p for p in (history_point(_decode(r.value)) for r in records) if p and p["at"]]
         points.sort(key=lambda p: p["at"])
@@ -154,7 +150,7 @@ class InstrumentTicksView(View):
         limit = _limit(request)
         if limit is None:
             return self.json({"error": f"limit must be an integer from 1 to {MAX_POINTS}"}, status=400)
-        tps = await _partitions(MARKET_TICKS)
+        tps = await reader.partitions(MARKET_TICKS)
         if not tps:
             return self.json({"instrument_token": int(token), "ticks": []})
         key = token.encode()

@@ -33,6 +33,18 @@ def screenshot_dir(tmp_path: Path) -> Path:
     return folder
 
 
+def answer_prompts(page, token: str) -> list[str]:
+    """Answer every prompt of the page with ``token``; the list of what was asked grows as it asks."""
+    asked: list[str] = []
+
+    def answer(dialog):
+        asked.append(dialog.message)
+        dialog.accept(token)
+
+    page.on("dialog", answer)
+    return asked
+
+
 def position_cell(page, broker, strategy="manual", token=TOKEN):
     return page.locator(f'#broker-{broker} table.positions tr[data-strategy="{strategy}"][data-token="{token}"] td.qty')
 
@@ -90,13 +102,7 @@ def protected_pipeline(tmp_path_factory):
 def test_with_reads_protected_the_dashboard_asks_for_the_token_once_and_shows_the_books(protected_pipeline, browser_page, tmp_path):
     worker = protected_pipeline
     page = browser_page
-    asked: list[str] = []
-
-    def answer(dialog):
-        asked.append(dialog.message)
-        dialog.accept("dash-token")
-
-    page.on("dialog", answer)
+    asked = answer_prompts(page, "dash-token")
     page.goto(worker.url + "/")
     page.locator("#broker-paper .mode").wait_for(timeout=15_000)
     assert page.locator("#broker-paper .mode").inner_text() == "PAPER"
@@ -142,13 +148,7 @@ def trading_pipeline(tmp_path_factory):
 def test_the_traders_view_charts_the_books_and_halts_and_resumes_with_the_token(trading_pipeline, browser_page, tmp_path):
     worker = trading_pipeline
     page = browser_page
-    asked: list[str] = []
-
-    def answer(dialog):
-        asked.append(dialog.message)
-        dialog.accept("trader-token")
-
-    page.on("dialog", answer)
+    asked = answer_prompts(page, "trader-token")
     page.goto(worker.url + "/")
     paper = page.locator("#broker-paper")
     paper.locator('[data-stat="fills"]').filter(has_text="2").wait_for(timeout=15_000)

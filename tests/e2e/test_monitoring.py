@@ -4,7 +4,7 @@ and returns data from the pipeline's run, every alert rule evaluates, and two al
 
 import pytest
 
-from tests.support.monitoring import Prometheus, label_pattern, panel_queries, tool
+from tests.support.monitoring import Prometheus, metric_names, panel_queries, tool
 from tests.support.pipeline import free_port, trading_signal, wait_for
 
 
@@ -72,6 +72,6 @@ def test_every_dashboard_query_returns_data_and_the_alerts_fire_on_a_real_worker
         if answer["status"] != "success":
             broken.append(f"{dashboard} / {title}: {answer.get('error')}")
         elif not answer["data"]["result"]:
-            empty.append(f"{dashboard} / {title}: {expr} (reads {', '.join(label_pattern(expr))})")
+            empty.append(f"{dashboard} / {title}: {expr} (reads {', '.join(metric_names(expr))})")
     assert not broken, "queries Prometheus refuses:\n" + "\n".join(broken)
     assert not empty, "queries without data:\n" + "\n".join(empty)

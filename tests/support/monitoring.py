@@ -104,6 +104,6 @@ class Prometheus:
         return len(answer["data"]["result"]) if answer["status"] == "success" else 0
 
 
-def label_pattern(expr: str) -> list[str]:
+def metric_names(expr: str) -> list[str]:
     """The metric names a PromQL expression reads (for messages)."""
     return sorted(set(re.findall(r"\b(trading_[a-z_]+|alphapanda_[a-z_]+|up)\b", expr)))
