@@ -7,6 +7,7 @@ invalid or its orders cannot be placed, or a broker's topics lag by more than
 
 from __future__ import annotations
 
+import os
 import time
 
 from alphapanda import metrics
@@ -35,7 +36,9 @@ def _worker() -> dict:
         leader = bool(app.is_leader())
     except Exception:  # not started yet
         assigned, leader = 0, False
-    return {"assigned_partitions": assigned, "leader": leader, "tansu_workarounds": app.alphapanda_tansu}
+    # The pid tells an operator (and the tests) which process answered on this port.
+    return {"pid": os.getpid(), "assigned_partitions": assigned, "leader": leader,
+            "tansu_workarounds": app.alphapanda_tansu}
 
 
 def report() -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.pipeline import Cluster, Worker
+from tests.support.pipeline import STARTED_WORKERS, Cluster, Worker, log_problems
 
 
 class BrokerPool:
@@ -65,6 +65,32 @@ def pytest_collection_modifyitems(items):
         return SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
 
     items.sort(key=weight)  # stable: the order within a file, and of the others, is kept
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item._workers_before = len(STARTED_WORKERS)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test's report shows the warnings and errors its workers logged (a worker's log
+    lives in a temporary folder that CI does not keep)."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    before = getattr(item, "_workers_before", 0)
+    # The test's own workers, and those of a module's fixture that are still running.
+    shared = [w for w in STARTED_WORKERS[:before] if w.process is not None and w.process.poll() is None]
+    for worker in shared + STARTED_WORKERS[before:]:
+        try:
+            text = worker.log_path.read_text(errors="replace")
+        except OSError:
+            continue
+        problems = log_problems(text)
+        if problems:
+            report.sections.append((f"warnings and errors of worker {worker.name} ({worker.log_path})", problems))
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import logging
 import time
 from typing import Awaitable, Callable
 
+import aiohttp
 from aiohttp_cors import ResourceOptions
 from faust.exceptions import SameNode
 from faust.web import Request, Response, View
@@ -87,6 +88,11 @@ async def routed(view: View, request: Request, table, broker: str, local: Callab
         return unavailable(view.web, broker, "the worker is still recovering its tables; retry")
     try:
         return await app.router.route_req(table.name, account_of(broker), view.web, request)
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        # The owning worker did not answer (it is stopping, or a rebalance is moving the
+        # partition): the caller retries, as for a worker still recovering.
+        log.warning("the worker owning %s did not answer: %r", broker, exc, extra={"broker": broker})
+        return unavailable(view.web, broker, "the worker owning this broker did not answer; retry")
     except SameNode:
         try:
             return await local()

@@ -53,7 +53,7 @@ def test_the_dashboard_shows_the_paper_position_and_follows_a_new_fill(pipeline,
     cluster, worker = pipeline
     page = browser_page
     publish(cluster, "paper", trading_signal("paper", quantity=10, event_id="dash-1"))
-    wait_for(lambda: worker.get("/api/v1/portfolios/paper/summary")[1]["fills"] == 1, message="first fill")
+    wait_for(lambda: worker.get("/api/v1/portfolios/paper/summary")[1].get("fills") == 1, message="first fill")
 
     page.goto(worker.url + "/")
     paper = page.locator("#broker-paper")
@@ -134,12 +134,12 @@ def trading_pipeline(tmp_path_factory):
 
     cluster.produce("market.ticks", [tick(-30 + i, 1500 + (i % 7) * 1.5) for i in range(30)])
     cluster.produce("paper.signals.raw", [(b"paper", trading_signal("paper", quantity=10, event_id="trader-1", at=now))])
-    wait_for(lambda: worker.get("/api/v1/portfolios/paper/summary")[1]["fills"] == 1, message="the first fill")
+    wait_for(lambda: worker.get("/api/v1/portfolios/paper/summary")[1].get("fills") == 1, message="the first fill")
     later = now + timedelta(seconds=5)
     cluster.produce("market.ticks", [tick(1 + i, 1510 + i) for i in range(6)])
     cluster.produce("paper.signals.raw", [(b"paper", trading_signal("paper", side="SELL", quantity=4, price=1514.0,
                                                                     event_id="trader-2", at=later))])
-    wait_for(lambda: worker.get("/api/v1/portfolios/paper/summary")[1]["fills"] == 2, message="the second fill")
+    wait_for(lambda: worker.get("/api/v1/portfolios/paper/summary")[1].get("fills") == 2, message="the second fill")
     yield worker
     worker.stop()
     cluster.stop()

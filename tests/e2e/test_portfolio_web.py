@@ -2,6 +2,7 @@
 
 import json
 import urllib.request
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -76,6 +77,37 @@ def test_every_endpoint_answers_the_same_from_either_of_two_workers(cluster, wor
             assert (status, body["broker"]) == (404, "nyse"), path
         assert w.get("/api/v1/brokers") == (200, {"brokers": [{"name": "paper", "live": False},
                                                                {"name": "zerodha", "live": True}]})
+
+
+def test_a_read_routed_to_a_dead_owner_answers_503_until_the_survivor_owns_it(cluster, workers):
+    w1, w2 = workers("w1"), workers("w2")
+    paths = [f"/api/v1/portfolios/{b}/summary" for b in cluster.brokers]
+    for w in (w1, w2):
+        wait_for(lambda: all(w.get(p)[0] == 200 for p in paths), timeout=60, message=f"{w.name} answers")
+
+    def owner_of(path: str):
+        """(owner, other): a read through ``other`` is forwarded to ``owner`` (its access log shows it)."""
+        request_id = f"probe-{uuid.uuid4().hex[:8]}"
+        status, _ = raw_request(w1.url + path, headers={"X-Request-ID": request_id})
+        assert status == 200
+        wait_for(lambda: f"request_id={request_id}" in w1.log_path.read_text(), message="the access line")
+        forwarded = f"request_id={request_id}" in w2.log_path.read_text()
+        return (w2, w1) if forwarded else (w1, w2)
+
+    owner, other = owner_of(paths[0])
+    owner.kill()
+    statuses = []
+
+    def answered():
+        status, headers = raw_request(other.url + paths[0])
+        statuses.append((status, headers.get("Retry-After")))
+        return status == 200
+
+    wait_for(answered, timeout=60, interval=0.2, message="the survivor answers")
+    # Until the group hands the dead worker's partitions over, the survivor forwards to it, the
+    # connection is refused, and the read says "retry": 503, never 500.
+    assert (503, "1") in statuses, statuses
+    assert all(status == 200 or (status, retry) == (503, "1") for status, retry in statuses), statuses
 
 
 # -- one configured worker: token, CORS, periodic snapshots -------------------------------------

@@ -59,7 +59,10 @@ def test_a_tick_to_fill_chain_is_one_trace_across_the_stages(cluster, traced_wor
         found = [s for s in spans(dump) if s["attributes"].get("alphapanda.correlation_id") == correlation_id]
         return {s["name"]: s for s in found if s["attributes"].get("alphapanda.broker") in (None, "paper")}
 
-    wait_for(lambda: set(chain()) == set(CHAIN), timeout=30, message=f"a span per stage for {correlation_id}")
+    try:
+        wait_for(lambda: set(chain()) == set(CHAIN), timeout=30, message=f"a span per stage for {correlation_id}")
+    except TimeoutError as exc:
+        raise AssertionError(f"spans of {correlation_id}: {sorted(chain())}, not {sorted(CHAIN)}") from exc
     by_name = chain()
     root = by_name[CHAIN[0]]
     assert root["parent_id"] is None

@@ -218,6 +218,25 @@ def _record(r) -> dict:
             "offset": r.offset, "headers": dict(r.headers or ())}
 
 
+#: Every Worker started in this test process, so that a failing test's report can show what its
+#: workers logged (tests/conftest.py); the logs themselves stay in the test's temporary folder.
+STARTED_WORKERS: list["Worker"] = []
+
+
+def log_problems(text: str, limit: int = 80) -> str:
+    """The warnings, errors and tracebacks of a worker log, the last ``limit`` lines of them."""
+    picked: list[str] = []
+    in_traceback = False
+    for line in text.splitlines():
+        if line.startswith("Traceback"):
+            in_traceback = True
+        elif line.startswith("[20"):  # a new log record ends a traceback
+            in_traceback = False
+        if in_traceback or "[ERROR]" in line or "[WARNING]" in line or "[CRITICAL]" in line:
+            picked.append(line)
+    return "\n".join(picked[-limit:])
+
+
 @dataclass
 class Worker:
     """One ``alphapanda worker`` process with its own data dir and web port."""
@@ -258,6 +277,7 @@ class Worker:
         return env
 
     def start(self, *, wait: bool = True, timeout: float = 60.0) -> "Worker":
+        STARTED_WORKERS.append(self)
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", self.module, "worker", "-l", "info", "--web-host", "127.0.0.1"],
@@ -274,6 +294,10 @@ class Worker:
                 raise RuntimeError(f"worker {self.name} exited with {self.process.returncode}:\n{self.tail()}")
             try:
                 status, body = self.get("/api/v1/health")
+                answered_by = body.get("worker", {}).get("pid")
+                if answered_by is not None and answered_by != self.process.pid:
+                    raise RuntimeError(f"port {self.web_port} of worker {self.name} is answered by another "
+                                       f"worker (pid {answered_by}, not {self.process.pid}): a port taken twice")
                 if body.get("worker", {}).get("assigned_partitions", 0) > 0:
                     return
             except (OSError, ValueError):
