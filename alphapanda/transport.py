@@ -48,6 +48,35 @@ ROOM_POLL = 0.001
 
 
 class Consumer(aiokafka_driver.Consumer):
+    # Faust pauses a partition only in its own books (it stops asking for its records), and
+    # aiokafka keeps putting it in every fetch request: after recovery that is every changelog
+    # partition, about as many as the partitions the worker reads. Each fetch then encodes and
+    # decodes all of them, in Python, hundreds of times a second at a paced tick rate; and the
+    # records fetched for them are never taken. So pauses and resumes go to aiokafka too. A
+    # rebalance gives aiokafka fresh, unpaused partitions: it is never more paused than Faust.
+    def pause_partitions(self, tps) -> None:
+        super().pause_partitions(tps)
+        self._in_consumer_thread("pause", tps)
+
+    def resume_partitions(self, tps) -> None:
+        super().resume_partitions(tps)
+        self._in_consumer_thread("resume", tps)
+
+    def _in_consumer_thread(self, action: str, tps) -> None:
+        thread = getattr(self, "_thread", None)
+        consumer = getattr(thread, "_consumer", None)
+        loop = getattr(thread, "thread_loop", None)
+        if consumer is None or loop is None or loop.is_closed():
+            return
+        wanted = {TopicPartition(tp.topic, tp.partition) for tp in tps}
+
+        def apply() -> None:
+            partitions = wanted & consumer.assignment()
+            if partitions:
+                getattr(consumer, action)(*partitions)
+
+        loop.call_soon_threadsafe(apply)
+
     def _delivery_cannot_block(self, tp) -> bool:
         """True when the conductor can hand this partition's message over without waiting."""
         return self._flowing() and not self._queue_full(tp)
