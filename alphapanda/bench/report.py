@@ -24,6 +24,16 @@ def format_table(result: dict) -> str:
         f"  raw relay          {result['relay_ticks_per_second']:>10,.0f} ticks/s   "
         "(aiokafka consume -> JSON -> produce, same broker and partitions)",
         f"  ratio              {result['ratio']:>10.3f}",
+    ]
+    if result.get("confluent_relay_ticks_per_second"):
+        lines += [
+            f"  raw relay (C)      {result['confluent_relay_ticks_per_second']:>10,.0f} ticks/s   "
+            "(confluent-kafka, librdkafka: the same relay, the limit of Python on Kafka here)",
+            f"  ratio to it        {result['confluent_ratio']:>10.3f}",
+        ]
+    elif result.get("confluent_relay_skipped"):
+        lines.append(f"  raw relay (C)      skipped: {result['confluent_relay_skipped']}")
+    lines += [
         f"  tick -> fill       {_ms(result['latency_ms'])}   "
         f"({fills['received']} of {fills['expected']} fills at {result['achieved_rate']:,.0f} ticks/s "
         f"for {config['seconds']:,.0f} s)",

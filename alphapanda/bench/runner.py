@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from alphapanda.bench.broker_probe import tail_fetch_ms
 from alphapanda.bench.latency import ChainCollector, over_time, publish_paced, summarize
 from alphapanda.bench.relay import RELAY_IN, RELAY_OUT, relay_rate
+from alphapanda.bench.relay_confluent import RELAY_OUT_CONFLUENT, confluent_missing, confluent_relay_rate
 from alphapanda.bench.relay_chain import CHAIN_TOPICS, ChainShape, relay_chain_latency
 from alphapanda.bench.strategies import write_strategies
 from alphapanda.bench.ticks import TickSource, instrument_tokens
@@ -178,6 +179,17 @@ async def _wait(predicate, timeout: float, what: str, interval: float = 0.25):
     raise TimeoutError(f"{what} not within {timeout:.0f} s")
 
 
+async def _confluent_relay(bootstrap, start: dict[int, int], count: int) -> tuple[float | None, str | None]:
+    """The confluent-kafka relay's rate on the same bytes, or None and why it did not run."""
+    why = confluent_missing()
+    if why is not None:
+        return None, why
+    try:
+        return await confluent_relay_rate(bootstrap, start, count, source=RELAY_IN, target=RELAY_OUT_CONFLUENT), None
+    except Exception as exc:  # a yardstick that fails is reported, the pipeline's figures still count
+        return None, f"{type(exc).__name__}: {exc}"
+
+
 def _mb(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
@@ -210,7 +222,8 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
                 bootstrap=",".join(part.split("://", 1)[-1] for part in kafka_url.split(";")),
             )
         tansu = is_tansu(bootstrap)
-        await ensure_topics(bootstrap, all_topics([BROKER]) + [RELAY_IN, RELAY_OUT, *CHAIN_TOPICS], config.partitions)
+        await ensure_topics(bootstrap, all_topics([BROKER]) + [RELAY_IN, RELAY_OUT, RELAY_OUT_CONFLUENT, *CHAIN_TOPICS],
+                            config.partitions)
 
         tokens = instrument_tokens(config.instruments)
         strategies_dir = root / "strategies"
@@ -228,6 +241,9 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
         await _preload(bootstrap, drain_source, config.ticks, [MARKET_TICKS, RELAY_IN])
         relay_tps = await relay_rate(bootstrap, relay_start, config.ticks)
         say(f"raw relay: {relay_tps:,.0f} ticks/s")
+        confluent_tps, confluent_why = await _confluent_relay(bootstrap, relay_start, config.ticks)
+        say(f"raw relay on confluent-kafka: {confluent_tps:,.0f} ticks/s" if confluent_tps
+            else f"raw relay on confluent-kafka skipped: {confluent_why}")
         chain = await _relay_chain(bootstrap, config, tokens, tansu, say)
 
         # 2. The drain: workers start with the ticks already waiting.
@@ -311,6 +327,9 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
             "ticks_per_second": round(drain["ticks_per_second"], 1),
             "relay_ticks_per_second": round(relay_tps, 1),
             "ratio": round(drain["ticks_per_second"] / relay_tps, 3),
+            "confluent_relay_ticks_per_second": confluent_tps and round(confluent_tps, 1),
+            "confluent_ratio": confluent_tps and round(drain["ticks_per_second"] / confluent_tps, 3),
+            "confluent_relay_skipped": confluent_why,
             "latency_ms": {k: v for k, v in summarize(fills).items()},
             "latency_breakdown_ms": {stage: summarize(v) for stage, v in collector.latencies_ms.items()},
             "relay_latency_ms": chain and {k: chain[k] for k in ("p50", "p95", "p99", "max")},

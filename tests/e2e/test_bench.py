@@ -29,6 +29,9 @@ def test_a_small_bench_run_reports_every_figure_of_the_contract(tmp_path):
 
     assert report["ticks_per_second"] > 0 and report["relay_ticks_per_second"] > 0
     assert report["ratio"] == round(report["ticks_per_second"] / report["relay_ticks_per_second"], 3)
+    # The second yardstick, the same relay on librdkafka, on the same bytes.
+    assert report["confluent_relay_skipped"] is None and report["confluent_relay_ticks_per_second"] > 0
+    assert report["confluent_ratio"] == round(report["ticks_per_second"] / report["confluent_relay_ticks_per_second"], 3)
     assert report["rate"] == 200
     assert 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p95"] <= report["latency_ms"]["p99"]
     assert report["fills"]["expected"] > 0 and report["fills"]["received"] == report["fills"]["expected"]

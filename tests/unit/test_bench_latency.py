@@ -30,3 +30,38 @@ def test_latency_over_time_groups_samples_by_send_time_window():
 def test_a_sample_sent_just_before_the_origin_counts_in_the_first_window():
     assert over_time([(99.999, 7.0)], 100.0, window=1.0) == [{"t": 0.0, "n": 1, "p50": 7.0, "p99": 7.0}]
     assert over_time([], 100.0, window=1.0) == []
+
+
+def test_the_confluent_relay_connects_as_the_app_does():
+    from pathlib import Path
+
+    from alphapanda.bench.relay_confluent import librdkafka_config
+    from alphapanda.kafka_connection import KafkaConnection
+
+    assert librdkafka_config(KafkaConnection("127.0.0.1:9092")) == {
+        "bootstrap.servers": "127.0.0.1:9092", "security.protocol": "plaintext"}
+    secure = KafkaConnection("k1:9093,k2:9093", security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
+                             sasl_username="ap", sasl_password="pw", ssl_cafile=Path("/etc/ca.pem"))
+    assert librdkafka_config(secure) == {
+        "bootstrap.servers": "k1:9093,k2:9093", "security.protocol": "sasl_ssl", "sasl.mechanisms": "SCRAM-SHA-512",
+        "sasl.username": "ap", "sasl.password": "pw", "ssl.ca.location": "/etc/ca.pem"}
+
+
+def test_the_table_shows_both_yardsticks_or_why_one_was_skipped():
+    from alphapanda.bench.report import format_table
+
+    summary = {"p50": 1.0, "p95": 2.0, "p99": 3.0, "max": 4.0}
+    result = {
+        "config": {"tansu_workarounds": False, "embedded_broker": "kafka", "kafka_url": "kafka://h:1", "partitions": 8,
+                   "workers": 1, "instruments": 100, "strategies": 4, "seconds": 30.0},
+        "ticks_per_second": 10_000.0, "relay_ticks_per_second": 40_000.0, "ratio": 0.25,
+        "confluent_relay_ticks_per_second": 62_500.0, "confluent_ratio": 0.16, "confluent_relay_skipped": None,
+        "drain": {"ticks": 100_000, "seconds": 10.0}, "latency_ms": summary, "latency_breakdown_ms": {"fill": summary},
+        "fills": {"expected": 5, "received": 5}, "achieved_rate": 1000.0,
+        "rss_mb": {"start": 100.0, "after_drain": 110.0, "end": 111.0, "paced_growth": 1.0}, "rss_series": [],
+    }
+    table = format_table(result)
+    assert "62,500 ticks/s" in table and "ratio to it             0.160" in table, table
+    skipped = format_table({**result, "confluent_relay_ticks_per_second": None, "confluent_ratio": None,
+                            "confluent_relay_skipped": "confluent-kafka is not installed"})
+    assert "raw relay (C)      skipped: confluent-kafka is not installed" in skipped
