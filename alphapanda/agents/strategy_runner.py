@@ -34,6 +34,7 @@ from dataclasses import replace
 from faust.streams import _current_event
 
 from alphapanda import brokers, metrics, tracing
+from alphapanda.agents.batches import take_ready
 from alphapanda.agents.common import active_brokers, event_path
 from alphapanda.app import app, settings
 from alphapanda.execution.registry import live_brokers
@@ -68,8 +69,8 @@ _latency = metrics.HANDLER_LATENCY.labels("strategy_runner")
 _processed = metrics.EVENTS_PROCESSED.labels("strategy_runner", "market")
 _last = metrics.LAST_EVENT_TIME.labels("strategy_runner", "market")
 
+#: Ticks per batch at most (a batch is what is ready, see alphapanda.agents.batches).
 BATCH_SIZE = 2000
-BATCH_WITHIN = 0.005  # seconds: latency ceiling a batch adds at low tick rates
 #: Seconds a partition's ticks may wait for their state checkpoint (and their offset commit).
 CHECKPOINT_INTERVAL = 1.0
 #: A partition holding this many uncommitted ticks is checkpointed at once (bounds memory).
@@ -179,7 +180,7 @@ checkpoints = Checkpoints()
 @app.agent(ticks_topic, name="strategy_runner")
 async def strategy_runner(stream) -> None:
     try:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
+        async for events in take_ready(stream, BATCH_SIZE):
             async with checkpoints.lock:
                 await _process(events)
                 partition = checkpoints.due()
