@@ -65,3 +65,46 @@ def test_the_table_shows_both_yardsticks_or_why_one_was_skipped():
     skipped = format_table({**result, "confluent_relay_ticks_per_second": None, "confluent_ratio": None,
                             "confluent_relay_skipped": "confluent-kafka is not installed"})
     assert "raw relay (C)      skipped: confluent-kafka is not installed" in skipped
+
+
+class _FakeWorker:
+    """A bench worker that reports (ticks handled, wall time of its last batch) from a script."""
+
+    def __init__(self, samples):
+        self._samples = list(samples)
+
+    def check_alive(self):
+        pass
+
+    def rss_mb(self):
+        return 100.0
+
+    async def processed(self):
+        return self._samples.pop(0) if len(self._samples) > 1 else self._samples[0]
+
+
+async def test_the_drain_is_timed_between_the_workers_batches(monkeypatch):
+    import time
+
+    from alphapanda.bench import runner
+
+    monkeypatch.setattr(runner.asyncio, "sleep", _no_wait)
+    now = time.time()
+    drain = await runner._measure_drain([_FakeWorker([(0, None), (500, now + 1.0), (1200, now + 1.5), (2000, now + 2.0)])], 2000)
+    assert drain["ticks_per_second"] == 1500.0 and drain["seconds"] == 1.0 and drain["lower_bound"] is False
+
+
+async def test_a_backlog_drained_before_the_first_look_gives_a_lower_bound_not_a_crash(monkeypatch):
+    import time
+
+    from alphapanda.bench import runner
+
+    monkeypatch.setattr(runner.asyncio, "sleep", _no_wait)
+    last = time.time() + 4.0  # the one batch, 4 s after the bench began to look (worker start)
+    drain = await runner._measure_drain([_FakeWorker([(2000, last), (2000, last)])], 2000)
+    assert drain["lower_bound"] is True and 3.9 < drain["seconds"] <= 4.0
+    assert drain["ticks_per_second"] == 2000 / drain["seconds"]
+
+
+async def _no_wait(_seconds):
+    return None
