@@ -109,6 +109,19 @@ class KafkaConnection:
         """aiokafka keyword arguments: ``bootstrap_servers`` and the security options."""
         return {"bootstrap_servers": self.bootstrap, **self.security_options()}
 
+    def librdkafka_config(self) -> dict[str, str]:
+        """The same connection in librdkafka's words (confluent-kafka clients)."""
+        config = {"bootstrap.servers": self.bootstrap, "security.protocol": self.security_protocol.lower()}
+        if self.uses_sasl:
+            config.update({"sasl.mechanisms": self.sasl_mechanism or "PLAIN",
+                           "sasl.username": self.sasl_username or "", "sasl.password": self.sasl_password or ""})
+        if self.uses_tls:
+            for key, path in (("ssl.ca.location", self.ssl_cafile), ("ssl.certificate.location", self.ssl_certfile),
+                              ("ssl.key.location", self.ssl_keyfile)):
+                if path:
+                    config[key] = str(path)
+        return config
+
     def faust_credentials(self):
         """Faust's ``broker_credentials`` for these settings (None for PLAINTEXT)."""
         import faust

@@ -15,7 +15,7 @@ import time
 
 from alphapanda.kafka_connection import KafkaConnection, as_connection
 
-__all__ = ["RELAY_OUT_CONFLUENT", "confluent_relay_rate", "librdkafka_config", "confluent_missing"]
+__all__ = ["RELAY_OUT_CONFLUENT", "confluent_relay_rate", "confluent_missing"]
 
 RELAY_OUT_CONFLUENT = "alphapanda-bench.relay.confluent.out"
 
@@ -29,25 +29,11 @@ def confluent_missing() -> str | None:
     return None
 
 
-def librdkafka_config(connection: KafkaConnection) -> dict[str, str]:
-    """The connection (``KAFKA__*``) in librdkafka's words."""
-    config = {"bootstrap.servers": connection.bootstrap, "security.protocol": connection.security_protocol.lower()}
-    if connection.uses_sasl:
-        config.update({"sasl.mechanisms": connection.sasl_mechanism or "PLAIN",
-                       "sasl.username": connection.sasl_username or "", "sasl.password": connection.sasl_password or ""})
-    if connection.uses_tls:
-        for key, path in (("ssl.ca.location", connection.ssl_cafile), ("ssl.certificate.location", connection.ssl_certfile),
-                          ("ssl.key.location", connection.ssl_keyfile)):
-            if path:
-                config[key] = str(path)
-    return config
-
-
 def _relay(connection: KafkaConnection, start_offsets: dict[int, int], count: int, source: str, target: str,
            timeout: float) -> float:
     from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-    common = librdkafka_config(connection)
+    common = connection.librdkafka_config()
     # A group id is required by the API; nothing is committed and the partitions are assigned.
     consumer = Consumer({**common, "group.id": "alphapanda-bench-relay-confluent", "enable.auto.commit": False,
                          "fetch.wait.max.ms": 50, "max.partition.fetch.bytes": 4 * 1024 * 1024})

@@ -21,11 +21,16 @@ def sample(text: str, name: str, **labels) -> float | None:
 def test_metrics_count_events_dead_letters_latency_and_lag_per_stage_and_broker(cluster, workers):
     worker = workers()
     cluster.produce("paper.signals.raw", [(b"paper", b"garbage"), (b"paper", trading_signal("paper", event_id="m-1"))])
-    # The execution stage observes its latency once its fill is acknowledged, which can be just
-    # after the portfolio has read that fill.
-    text = wait_for(lambda: (lambda t: t if sample(t, "trading_events_processed_total", stage="portfolio", broker="paper")
-                             and sample(t, "trading_handler_latency_seconds_count", stage="execution") else None)(
-                                 metrics_text(worker)), timeout=60, message="portfolio events counted")
+    def counted() -> str | None:
+        # The execution stage observes its latency once its fill is acknowledged, which can be
+        # just after the portfolio has read that fill.
+        text = metrics_text(worker)
+        if (sample(text, "trading_events_processed_total", stage="portfolio", broker="paper")
+                and sample(text, "trading_handler_latency_seconds_count", stage="execution")):
+            return text
+        return None
+
+    text = wait_for(counted, timeout=60, message="portfolio events counted")
     assert sample(text, "trading_dlq_messages_total", service="risk_manager", broker="paper") == 1.0
     assert sample(text, "trading_events_processed_total", stage="risk_manager", broker="paper") >= 1
     assert sample(text, "trading_events_failed_total", stage="risk_manager", broker="paper") == 1.0

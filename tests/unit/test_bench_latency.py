@@ -35,14 +35,13 @@ def test_a_sample_sent_just_before_the_origin_counts_in_the_first_window():
 def test_the_confluent_relay_connects_as_the_app_does():
     from pathlib import Path
 
-    from alphapanda.bench.relay_confluent import librdkafka_config
     from alphapanda.kafka_connection import KafkaConnection
 
-    assert librdkafka_config(KafkaConnection("127.0.0.1:9092")) == {
+    assert KafkaConnection("127.0.0.1:9092").librdkafka_config() == {
         "bootstrap.servers": "127.0.0.1:9092", "security.protocol": "plaintext"}
     secure = KafkaConnection("k1:9093,k2:9093", security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
                              sasl_username="ap", sasl_password="pw", ssl_cafile=Path("/etc/ca.pem"))
-    assert librdkafka_config(secure) == {
+    assert secure.librdkafka_config() == {
         "bootstrap.servers": "k1:9093,k2:9093", "security.protocol": "sasl_ssl", "sasl.mechanisms": "SCRAM-SHA-512",
         "sasl.username": "ap", "sasl.password": "pw", "ssl.ca.location": "/etc/ca.pem"}
 
