@@ -22,8 +22,10 @@ from collections.abc import Mapping
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TP
 
 from alphapanda.end_offsets import end_offsets
+from alphapanda.partition_lookup import key_partition, wait_for_topic
 
 __all__ = ["Transport", "TansuTransport", "TANSU_FETCH_MAX_WAIT_MS", "seek_to_committed"]
 
@@ -201,7 +203,18 @@ class _Consumer(Consumer):
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
-class _Producer(aiokafka_driver.Producer):
+class _KeyPartitionProducer(aiokafka_driver.Producer):
+    """Faust's producer whose key lookups track the topics they ask about
+    (:mod:`alphapanda.partition_lookup`)."""
+
+    def key_partition(self, topic: str, key: bytes) -> TP:
+        return TP(topic, key_partition(self._ensure_producer(), topic, key))
+
+    async def wait_for_topic(self, topic: str) -> None:
+        await wait_for_topic(self._ensure_producer(), topic)
+
+
+class _Producer(_KeyPartitionProducer):
     def _settings_extra(self):
         # Idempotent on Kafka: a send retried after its partition's leader died (the ack lost
         # with it, the record already replicated) is written once, not twice. Measured on a
@@ -252,4 +265,4 @@ class _TansuConsumer(Consumer):
 class TansuTransport(Transport):
     Consumer = _TansuConsumer
     # Tansu has no idempotent producer (InitProducerId).
-    Producer = aiokafka_driver.Producer
+    Producer = _KeyPartitionProducer

@@ -203,9 +203,7 @@ def owns_account(broker: str) -> bool:
     """Whether this worker holds the active partition of the broker's account."""
     try:
         url = app.router.key_store(accounts.name, account_of(broker))
-    except KeyError:  # no assignment yet
-        return False
-    except TypeError:  # the producer's metadata does not list the changelog yet (just created)
+    except KeyError:  # no assignment yet, or the producer's metadata does not list the changelog yet
         return False
     return app.router._urlident(url) == app.router._urlident(app.conf.canonical_url)
 

@@ -12,6 +12,7 @@ from typing import Awaitable, Callable
 
 import aiohttp
 from aiohttp_cors import ResourceOptions
+from aiokafka.errors import KafkaError
 from faust.exceptions import SameNode
 from faust.web import Request, Response, View
 
@@ -72,6 +73,17 @@ async def tables_ready(timeout: float = READY_WAIT_SECONDS) -> bool:
     return True
 
 
+async def changelog_listed(table, timeout: float = READY_WAIT_SECONDS) -> bool:
+    """Wait until the producer's metadata lists the changelog of ``table``, which Faust's router
+    needs to find the key's owner (:mod:`alphapanda.partition_lookup`)."""
+    try:
+        await asyncio.wait_for(app.producer.wait_for_topic(table.changelog_topic.get_topic_name()), timeout)
+    except (KafkaError, asyncio.TimeoutError) as exc:
+        log.warning("the changelog of %s is not in the producer's metadata: %r", table.name, exc)
+        return False
+    return True
+
+
 def unavailable(web, broker: str, reason: str) -> Response:
     return web.json({"error": reason, "broker": broker}, status=503, headers={"Retry-After": "1"})
 
@@ -86,6 +98,8 @@ async def routed(view: View, request: Request, table, broker: str, local: Callab
         return not_active(view.web, broker)
     if not await tables_ready():
         return unavailable(view.web, broker, "the worker is still recovering its tables; retry")
+    if not await changelog_listed(table):
+        return unavailable(view.web, broker, "the worker cannot find the table's changelog in Kafka's metadata; retry")
     try:
         return await app.router.route_req(table.name, account_of(broker), view.web, request)
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
