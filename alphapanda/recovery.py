@@ -48,6 +48,12 @@ class Recovery(faust_recovery.Recovery):
         if assignment:
             self.log.info("Seek stream partitions to committed offsets.")
             await self._wait(consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout)
+            # added: a whole rebalance can happen during the seek; resuming this generation's
+            # partitions then would start the streams in the middle of the next recovery.
+            if self.app.consumer_generation_id != generation_id:
+                self.log.warning("Recovery rebalancing again after the seek: generation %r, was %r",
+                                 self.app.consumer_generation_id, generation_id)
+                return
         self.completed.set()
         self.app.flow_control.resume()  # clears the stream queues
         # moved here from before the seek: nothing is fetched for them until the queues are clear

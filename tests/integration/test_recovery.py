@@ -112,3 +112,17 @@ async def test_a_newer_rebalance_leaves_the_partitions_paused():
     recovery.app.consumer_generation_id = GENERATION + 1
     await Recovery.on_recovery_completed(recovery, GENERATION)
     assert not consumer.resumed and not recovery.completed.is_set()
+
+
+async def test_a_rebalance_during_the_seek_leaves_the_partitions_paused():
+    flow_control = FlowControlEvent()
+    consumer = _Fetcher(FlowControlQueue(maxsize=100, flow_control=flow_control, clear_on_resume=True))
+    recovery = _recovery(consumer, flow_control)
+
+    async def seek_while_the_group_rebalances() -> None:
+        await asyncio.sleep(0)
+        recovery.app.consumer_generation_id = GENERATION + 1
+
+    consumer.perform_seek = seek_while_the_group_rebalances
+    await Recovery.on_recovery_completed(recovery, GENERATION)
+    assert not consumer.resumed and not recovery.completed.is_set() and not flow_control.is_active()
