@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -9,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.pipeline import STARTED_WORKERS, Cluster, Worker, log_problems
+
+WORKER_PROBLEMS = "warnings and errors of worker"
+TOPIC_COUNTS = "messages per topic when the test failed"
 
 
 class BrokerPool:
@@ -90,7 +94,35 @@ def pytest_runtest_makereport(item, call):
             continue
         problems = log_problems(text)
         if problems:
-            report.sections.append((f"warnings and errors of worker {worker.name} ({worker.log_path})", problems))
+            report.sections.append((f"{WORKER_PROBLEMS} {worker.name} ({worker.log_path})", problems))
+    cluster = item.funcargs.get("cluster") if call.when == "call" else None
+    if isinstance(cluster, Cluster) and cluster.broker is not None:
+        try:
+            counts = cluster.message_counts()
+        except Exception as exc:  # the broker is what failed, or the test stopped it
+            counts = {"unavailable": repr(exc)}
+        report.sections.append((TOPIC_COUNTS, json.dumps(counts)))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter):
+    """The gist of each failure's worker problems and topic counts, at the end of the output,
+    which is the part of a long CI log that is kept."""
+    failed = terminalreporter.stats.get("failed", [])
+    lines = []
+    for report in failed:
+        gist = []
+        for title, text in report.sections:
+            if title.startswith(WORKER_PROBLEMS):
+                gist += [f"  {title.split('(')[0].strip()}: {line[:200]}" for line in text.splitlines()[-6:]]
+            elif title == TOPIC_COUNTS:
+                gist.append(f"  topics: {text[:600]}")
+        if gist:
+            lines += [report.nodeid, *gist]
+    if lines:
+        terminalreporter.section("failures: workers' last problems and topic counts", sep="-")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

@@ -209,6 +209,26 @@ class Cluster:
 
         return run_async(go())
 
+    def message_counts(self) -> dict[str, int]:
+        """How many messages each non-empty topic holds (end minus start offsets): where a
+        failing test's flow stopped."""
+
+        async def go():
+            consumer = AIOKafkaConsumer(**self.connection.options(), group_id=None, request_timeout_ms=5000)
+            await consumer.start()
+            try:
+                tps = [tp for topic in sorted(await consumer.topics()) for tp in await topic_partitions(consumer, topic)]
+                ends = await consumer.end_offsets(tps)
+                starts = await consumer.beginning_offsets(tps)
+            finally:
+                await consumer.stop()
+            counts: dict[str, int] = {}
+            for tp in tps:
+                counts[tp.topic] = counts.get(tp.topic, 0) + ends[tp] - starts[tp]
+            return {topic: n for topic, n in counts.items() if n}
+
+        return run_async(asyncio.wait_for(go(), 15))
+
     def events(self, topic: str, *, expect: int = 1, timeout: float = 30.0) -> list[dict]:
         return [json.loads(m["value"]) for m in self.consume(topic, expect=expect, timeout=timeout)]
 
