@@ -6,7 +6,7 @@ import sys
 
 
 def main() -> None:
-    from alphapanda.app import app
+    from alphapanda.wiring import app
 
     app.main()
 

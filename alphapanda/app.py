@@ -1,6 +1,9 @@
-"""The Faust application: the composition root that wires settings, topics, tables and stages.
+"""The Faust application, created from the settings; nothing else.
 
-``faust -A alphapanda worker`` and ``alphapanda worker`` both load :data:`app` from here.
+The stages register themselves on it by decorators when they are imported, and only
+:mod:`alphapanda.wiring` imports them all: ``faust -A alphapanda worker`` and ``alphapanda
+worker`` load the app through it. A stage imports this module for ``app`` without pulling in the
+others (Faust's own layout: the app module creates the app, one entry point imports the stages).
 """
 
 from __future__ import annotations
@@ -144,6 +147,3 @@ except SettingsError as exc:
 app = create_app(settings)
 kafka_connection = app.alphapanda_connection
 topic_policy = app.alphapanda_topic_policy
-
-# Stages hang off the app by decorators; importing them is the wiring.
-from alphapanda import wiring  # noqa: E402,F401

@@ -1,4 +1,5 @@
-"""Imports every stage, so that their decorators register agents, services and views on the app."""
+"""The app with every stage: importing the stages is what registers their agents, services and
+views on it (by decorators). The entry point of ``faust -A alphapanda`` and ``alphapanda``."""
 
 from alphapanda.app import app
 from alphapanda.agents import feed, market_view, strategy_runner, risk_manager, execution, portfolio, observability  # noqa: F401,E501
