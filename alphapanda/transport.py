@@ -25,7 +25,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
 from alphapanda.end_offsets import end_offsets
-from alphapanda.partition_lookup import key_partition, wait_for_topic
+from alphapanda.producer_metadata import TrackingProducer, key_partition, wait_for_topic
 
 __all__ = ["Transport", "TansuTransport", "TANSU_FETCH_MAX_WAIT_MS", "seek_to_committed"]
 
@@ -203,9 +203,13 @@ class _Consumer(Consumer):
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
-class _KeyPartitionProducer(aiokafka_driver.Producer):
-    """Faust's producer whose key lookups track the topics they ask about
-    (:mod:`alphapanda.partition_lookup`)."""
+class _TrackingProducer(aiokafka_driver.Producer):
+    """Faust's producer whose metadata keeps every topic it sends to or looks keys up in
+    (:mod:`alphapanda.producer_metadata`)."""
+
+    @property
+    def _producer_type(self):
+        return TrackingProducer
 
     def key_partition(self, topic: str, key: bytes) -> TP:
         return TP(topic, key_partition(self._ensure_producer(), topic, key))
@@ -214,7 +218,7 @@ class _KeyPartitionProducer(aiokafka_driver.Producer):
         await wait_for_topic(self._ensure_producer(), topic)
 
 
-class _Producer(_KeyPartitionProducer):
+class _Producer(_TrackingProducer):
     def _settings_extra(self):
         # Idempotent on Kafka: a send retried after its partition's leader died (the ack lost
         # with it, the record already replicated) is written once, not twice. Measured on a
@@ -265,4 +269,4 @@ class _TansuConsumer(Consumer):
 class TansuTransport(Transport):
     Consumer = _TansuConsumer
     # Tansu has no idempotent producer (InitProducerId).
-    Producer = _KeyPartitionProducer
+    Producer = _TrackingProducer

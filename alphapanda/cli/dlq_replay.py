@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from alphapanda.end_offsets import end_offsets
 from alphapanda.kafka_connection import as_connection
@@ -19,6 +19,7 @@ from alphapanda.kafka_io import topic_partitions
 
 from alphapanda.models import EventType
 from alphapanda.models.wire import PoisonMessage, decode_event
+from alphapanda.producer_metadata import TrackingProducer
 from alphapanda.topics import DLQ_SUFFIX
 
 __all__ = ["DlqReplaySummary", "replay_dead_letters", "DlqReplayError"]
@@ -77,7 +78,7 @@ async def replay_dead_letters(
         raise DlqReplayError(f"{dlq!r} is not a dead-letter topic (names end in {DLQ_SUFFIX})")
     summary = DlqReplaySummary(dlq)
     records = await _read_all(bootstrap, dlq, limit)
-    producer = None if dry_run else AIOKafkaProducer(**as_connection(bootstrap).options(), linger_ms=5)
+    producer = None if dry_run else TrackingProducer(**as_connection(bootstrap).options(), linger_ms=5)
     if producer is not None:
         await producer.start()
     try:

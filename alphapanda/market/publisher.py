@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from aiokafka import AIOKafkaProducer
-
 from alphapanda.kafka_connection import KafkaConnection, as_connection
 from alphapanda.models import Envelope, EventType, MarketTick, new_event_id
 from alphapanda.models.wire import encode_event
+from alphapanda.producer_metadata import TrackingProducer
 from alphapanda.settings import ProducerSettings
 from alphapanda.topics import MARKET_TICKS
 
@@ -42,7 +41,7 @@ class TickPublisher:
                  tuning: ProducerSettings | None = None) -> None:
         """``tuning``: ``FEED_PRODUCER__*`` (linger, compression, batch size) over the defaults above."""
         self.topic = topic
-        self._producer = AIOKafkaProducer(
+        self._producer = TrackingProducer(
             **as_connection(bootstrap).options(),
             **(tuning or ProducerSettings()).aiokafka_options(linger_ms=self.LINGER_MS, batch_size=self.BATCH_SIZE),
             # All in-sync replicas, as the app's own producer: a leader that dies right after an

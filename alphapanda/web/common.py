@@ -75,7 +75,7 @@ async def tables_ready(timeout: float = READY_WAIT_SECONDS) -> bool:
 
 async def changelog_listed(table, timeout: float = READY_WAIT_SECONDS) -> bool:
     """Wait until the producer's metadata lists the changelog of ``table``, which Faust's router
-    needs to find the key's owner (:mod:`alphapanda.partition_lookup`)."""
+    needs to find the key's owner (:mod:`alphapanda.producer_metadata`)."""
     try:
         await asyncio.wait_for(app.producer.wait_for_topic(table.changelog_topic.get_topic_name()), timeout)
     except (KafkaError, asyncio.TimeoutError) as exc:
