@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.types import TP
 
-from alphapanda.transport import Consumer, seek_to_committed
+from alphapanda.transport import Consumer, awaiting_reset, seek_to_committed
 
 TICKS = TP("market.ticks", 0)
 
@@ -107,5 +107,22 @@ async def test_seeking_to_committed_rewinds_partitions_committed_at_zero_or_neve
         committed = await seek_to_committed(consumer, reset="earliest")
         assert committed == {never: None, at_zero: 0, at_two: 2}
         assert [await consumer.position(tp) for tp in (never, at_zero, at_two)] == [0, 0, 2]
+    finally:
+        await consumer.stop()
+
+
+async def test_a_partition_waiting_for_its_offset_reset_is_left_out_of_the_livelock_check(cluster):
+    consumer = AIOKafkaConsumer(bootstrap_servers=cluster.bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition("paper.signals.raw", 0)
+        consumer.assign([tp])  # nothing awaited since: the fetcher has not reset it yet
+        assert awaiting_reset(consumer, TP(tp.topic, tp.partition))
+        with pytest.raises(AssertionError):  # what Faust's livelock detector read, and crashed on
+            consumer._fetcher._subscriptions.subscription.assignment.state_value(tp).position
+        await consumer.seek_to_beginning(tp)
+        assert not awaiting_reset(consumer, TP(tp.topic, tp.partition))
+        assert not awaiting_reset(consumer, TP("paper.signals.raw", 3))  # not assigned here
+        assert not awaiting_reset(None, TP(tp.topic, tp.partition))  # the thread has no consumer yet
     finally:
         await consumer.stop()
