@@ -16,6 +16,7 @@ import asyncio
 import heapq
 import io
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -84,6 +85,26 @@ def _say(message: str) -> None:
     print(f"backtest: {message}", file=sys.stderr, flush=True)
 
 
+def pipeline_settings_env(settings) -> dict[str, str]:
+    """The user's settings that shape the fills, as the worker's variables.
+
+    The worker starts in the temporary folder (no ``.env`` there) with ``TRADING__*`` taken out of
+    its environment, so what the command loaded (environment and ``.env``) is handed on: the paper
+    fill model and starting cash, the risk limits, the snapshot interval and the venue plugins.
+    """
+    env = {f"TRADING__PAPER__{name.upper()}": str(value)
+           for name, value in settings.trading.paper.model_dump().items()}
+    for broker, limits in settings.risk.items():
+        for limit, value in limits.items():
+            env[f"RISK__{broker.upper()}__{limit.upper()}"] = json.dumps(value)
+    env["PORTFOLIO__SNAPSHOT_INTERVAL_SECONDS"] = str(settings.portfolio.snapshot_interval_seconds)
+    if settings.venue_plugins:
+        env["VENUE_PLUGINS"] = ",".join(settings.venue_plugins)
+        # The plugins import from where the command was started, not the temporary folder.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH", "")) if p)
+    return env
+
+
 def paper_brokers(active: tuple[str, ...]) -> tuple[str, ...]:
     live = live_brokers()
     return tuple(b for b in active if b not in live)
@@ -116,7 +137,7 @@ async def run_backtest(config: BacktestConfig, *, progress_stream: TextIO = sys.
             "TOPIC_PARTITIONS": str(PARTITIONS), "TOPIC_REPLICATION_FACTOR": "1",
             "STRATEGIES_DIR": str(config.strategies_dir), "STORE_URL": "rocksdb://",
             "KAFKA__SECURITY_PROTOCOL": "PLAINTEXT", "KAFKA__SSL_CAFILE": "", "KAFKA__SSL_CERTFILE": "",
-            "KAFKA__SSL_KEYFILE": "", "TRACING__ENABLED": "false",
+            "KAFKA__SSL_KEYFILE": "", "TRACING__ENABLED": "false", **pipeline_settings_env(settings),
         })
         worker.start()
         await worker.wait_ready()

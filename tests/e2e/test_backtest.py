@@ -137,3 +137,14 @@ def test_record_writes_a_tape_in_time_order_that_replay_and_backtest_read(cluste
     replayed = subprocess.run([sys.executable, "-m", "alphapanda", "replay", str(path), "--speed", "0"],
                               env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert replayed.returncode == 0 and "published 60 ticks, 0 invalid lines" in replayed.stdout, replayed.stderr[-2000:]
+
+    # backtest reads it too, with the fill model and starting cash of the .env where it is run.
+    (tmp_path / ".env").write_text("TRADING__PAPER__COMMISSION=none\nTRADING__PAPER__STARTING_CASH=250000\n")
+    code, out, err = alphapanda(tmp_path, "backtest", str(path), "--json")
+    assert code == 0, err[-3000:]
+    report = json.loads(out.strip().splitlines()[-1])
+    assert (report["ticks"], report["invalid_lines"], report["starting_cash"]) == (60, 0, 250000.0)
+    paper = report["brokers"]["paper"]
+    # The worker's own account opened with the .env's cash, and charged no commission.
+    assert abs(paper["equity"] - (250000.0 + paper["total_pnl"])) < 1e-3, paper
+    assert all(s["commissions"] == 0 for s in report["strategies"].values()) and paper["fills"] == report["fills"]
