@@ -182,6 +182,10 @@ class BacktestBooks:
         self._stats: dict[tuple[str, str], StrategyStats] = {}
         self._holders: dict[int, set[tuple[str, str]]] = {}  # token -> strategies with a position
         self._broker_curves: dict[str, Curve] = {broker: Curve() for broker in starting_cash}
+        # A broker's exposure is its strategies' together: time with any position open, and the
+        # largest gross notional of all of them at once.
+        self._broker_exposed_seconds: dict[str, float] = {broker: 0.0 for broker in starting_cash}
+        self._broker_max_gross: dict[str, float] = {broker: 0.0 for broker in starting_cash}
         self.first_at: datetime | None = None
         self.last_at: datetime | None = None
         self.ticks = 0
@@ -191,9 +195,13 @@ class BacktestBooks:
             self.first_at = at
         if self.last_at is not None and at > self.last_at:
             elapsed = (at - self.last_at).total_seconds()
-            for stats in self._stats.values():
+            exposed_brokers = set()
+            for (broker, _), stats in self._stats.items():
                 if stats.has_open_position:
                     stats.exposed_seconds += elapsed
+                    exposed_brokers.add(broker)
+            for broker in exposed_brokers:
+                self._broker_exposed_seconds[broker] = self._broker_exposed_seconds.get(broker, 0.0) + elapsed
         self.last_at = at if self.last_at is None else max(self.last_at, at)
 
     def on_tick(self, instrument_token: int, price: float, at: datetime) -> None:
@@ -237,8 +245,10 @@ class BacktestBooks:
         stats.max_gross_exposure = max(stats.max_gross_exposure, stats.gross_exposure)
 
     def _record_broker(self, broker: str, at: datetime) -> None:
-        total = math.fsum(s.total_pnl for (b, _), s in self._stats.items() if b == broker)
-        self._broker_curves.setdefault(broker, Curve()).add(at, total)
+        own = [s for (b, _), s in self._stats.items() if b == broker]
+        self._broker_curves.setdefault(broker, Curve()).add(at, math.fsum(s.total_pnl for s in own))
+        gross = math.fsum(s.gross_exposure for s in own)
+        self._broker_max_gross[broker] = max(self._broker_max_gross.get(broker, 0.0), gross)
 
     @property
     def span_seconds(self) -> float:
@@ -257,14 +267,18 @@ class BacktestBooks:
         return out
 
     def brokers(self) -> dict[str, dict]:
-        """Per broker: its equity curve's drawdown and Sharpe, and the strategies' sums."""
+        """Per broker: its equity curve's drawdown and Sharpe, its exposure, and the strategies' sums."""
         out = {}
+        span = self.span_seconds
         for broker, curve in sorted(self._broker_curves.items()):
             own = [st for (b, _), st in self._stats.items() if b == broker]
+            exposed = self._broker_exposed_seconds.get(broker, 0.0)
             out[broker] = {
                 **_sums(own),
                 "max_drawdown": round_money(max_drawdown(curve.values())),
                 "sharpe": _round(sharpe_ratio(curve.bar_closes, self.starting_cash.get(broker, 0.0))),
+                "exposure_time": round(exposed / span, 6) if span > 0 else 0.0,
+                "max_gross_exposure": round_money(self._broker_max_gross.get(broker, 0.0)),
             }
         return out
 

@@ -34,7 +34,7 @@ def _rows(report: dict) -> list[tuple[str, str, dict]]:
         for broker, per_broker in stats["brokers"].items():
             rows.append((strategy_id, broker, per_broker))
     for broker, stats in report["broker_stats"].items():
-        rows.append(("ALL", broker, {**stats, "exposure_time": None}))
+        rows.append(("ALL", broker, stats))
     return rows
 
 

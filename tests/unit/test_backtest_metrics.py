@@ -60,6 +60,31 @@ def test_no_trades_no_win_rate_and_a_curve_that_never_falls():
     assert max_drawdown([]) == 0.0 and max_drawdown([5, 3, 8, 1, 4]) == 7
 
 
+def test_a_brokers_statistics_are_its_strategies_together():
+    books = BacktestBooks({"paper": 1000.0, "zerodha": 1000.0})
+    books.on_fill(fill(0, "BUY", 10, 100.0, 1.0, strategy="a", token=1))   # a: long 10 @ 100
+    books.on_fill(fill(30, "SELL", 5, 50.0, 0.0, strategy="b", token=2))   # b: short 5 @ 50
+    books.on_tick(1, 110.0, at(60))      # a +100 (less 1 commission), b 0: equity 99
+    books.on_fill(fill(90, "SELL", 10, 110.0, 0.0, strategy="a", token=1))  # a flat: +99 realized
+    books.on_tick(2, 60.0, at(120))      # b -50: equity 49
+    books.on_fill(fill(150, "BUY", 5, 40.0, 0.0, strategy="b", token=2))   # b flat: +50 realized
+    books.on_fill(fill(160, "BUY", 1, 10.0, 0.0, strategy="c", token=3, broker="zerodha"))
+    books.on_tick(3, 10.0, at(180))
+    paper = books.brokers()["paper"]
+    assert (paper["trades"], paper["wins"], paper["fills"]) == (2, 2, 4)
+    assert (paper["realized_pnl"], paper["unrealized_pnl"], paper["commissions"]) == (149.0, 0.0, 1.0)
+    # Equity -1, -1, 99, 99, 49, 149: the fall from 99 to 49.
+    assert paper["max_drawdown"] == 50.0
+    # Some position open from 0 s to 150 s of a 180 s tape; the most held at once: 10 x 110 + 5 x 50 at 60 s.
+    assert paper["exposure_time"] == pytest.approx(150 / 180, abs=1e-6)
+    assert paper["max_gross_exposure"] == 1350.0
+    # Bar closes -1, 99, 149 and 149 (the minute of the last tick, unchanged): returns on 1000 of
+    # 10 %, 5 % and 0 %, mean 5 %, standard deviation 5 %: a Sharpe of 1 per bar, annualized.
+    assert paper["sharpe"] == pytest.approx(ANNUALIZATION, abs=1e-5)
+    zerodha = books.brokers()["zerodha"]
+    assert zerodha["exposure_time"] == pytest.approx(20 / 180, abs=1e-6) and zerodha["max_gross_exposure"] == 10.0
+
+
 def test_the_sharpe_ratio_of_one_minute_bars():
     # Bar closes 0, 10, 0, 10 on 1000 of capital: returns +1 %, -1 %, +1 %.
     returns = [0.01, -0.01, 0.01]
