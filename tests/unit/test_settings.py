@@ -50,6 +50,9 @@ def test_an_unknown_broker_is_named(monkeypatch):
     ("STORE_MEMORY_MB", "4"),
     ("TRADING__PAPER__SLIPPAGE_BPS", "-1"),
     ("STRATEGIES_DIR", "/does/not/exist"),
+    ("TRACING__ENABLED", "perhaps"),
+    ("TRACING__SERVICE_NAME", ""),
+    ("FEED_PRODUCER__LINGER_MS", "-5"),
 ])
 def test_invalid_values_name_their_variable(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
@@ -143,3 +146,26 @@ def test_tracing_is_off_by_default():
 
     tracing = load_settings().tracing
     assert tracing.enabled is False and tracing.exporter == "otlp" and tracing.sample_ratio == 1.0
+
+
+def test_a_backtest_hands_the_fill_model_and_risk_limits_from_env_files_to_its_worker(monkeypatch, tmp_path):
+    from alphapanda.backtest.runner import pipeline_settings_env
+
+    # What the command loaded from the folder it was started in (.env) ...
+    (tmp_path / ".env").write_text("TRADING__PAPER__COMMISSION=none\nTRADING__PAPER__STARTING_CASH=250000\n"
+                                   "RISK__PAPER__MAX_POSITION_QUANTITY=40\nRISK__PAPER__DENIED_INSTRUMENTS=[408065]\n"
+                                   "PORTFOLIO__SNAPSHOT_INTERVAL_SECONDS=5\n")
+    monkeypatch.setenv("TRADING__PAPER__SLIPPAGE_BPS", "0")
+    loaded = load_settings()
+    env = pipeline_settings_env(loaded)
+    # ... is what the worker, started elsewhere with only these variables, reads.
+    (tmp_path / ".env").unlink()
+    monkeypatch.delenv("TRADING__PAPER__SLIPPAGE_BPS")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    seen = load_settings()
+    assert seen.trading.paper == loaded.trading.paper
+    assert (seen.trading.paper.commission, seen.trading.paper.starting_cash, seen.trading.paper.slippage_bps) == (
+        "none", 250000.0, 0.0)
+    assert seen.risk == loaded.risk == {"paper": {"max_position_quantity": 40, "denied_instruments": [408065]}}
+    assert seen.portfolio.snapshot_interval_seconds == 5.0
