@@ -242,6 +242,10 @@ def test_every_answer_carries_a_request_id_and_echoes_the_correlation_id(configu
     assert status == 401 and headers["X-Correlation-ID"] == "trade-flow-8" and len(headers["X-Request-ID"]) == 32
     status, headers = raw_request(worker.url + "/no/such/page", headers={"X-Request-ID": "proxy-id-2"})
     assert status == 404 and headers["X-Request-ID"] == "proxy-id-2"
+    # The dashboard page and the Prometheus scrape too.
+    for path in ("/", "/metrics"):
+        status, headers = raw_request(worker.url + path, headers={"X-Correlation-ID": "trade-flow-9"})
+        assert status == 200 and len(headers["X-Request-ID"]) == 32 and headers["X-Correlation-ID"] == "trade-flow-9"
     # An id that cannot go into a header or log line as it is gets replaced, not echoed.
     _, headers = raw_request(worker.url + "/api/v1/health", headers={"X-Request-ID": "a b" * 100})
     assert len(headers["X-Request-ID"]) == 32 and "X-Correlation-ID" not in headers
@@ -286,6 +290,7 @@ def test_history_prices_and_symbols_come_from_the_topics_bounded_and_oldest_firs
     assert len(worker.get("/api/v1/portfolios/paper/history?limit=2")[1]["points"]) == 2
     assert worker.get("/api/v1/portfolios/paper/history?limit=0")[0] == 400
     assert worker.get("/api/v1/portfolios/paper/history?limit=many")[0] == 400
+    assert worker.get("/api/v1/portfolios/paper/history?limit=5001")[0] == 400  # bounded: at most 5000
     assert worker.get("/api/v1/portfolios/nyse/history")[0] == 404
     assert worker.get("/api/v1/market/abc/ticks")[0] == 400
 
