@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.support.pipeline import trading_signal, wait_for
 
 
@@ -109,6 +111,15 @@ def test_an_unknown_broker_stops_startup_naming_it(tmp_path):
     assert result.returncode != 0
     assert "ACTIVE_BROKERS" in result.stderr and "'nyse'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("name,value", [("PRODUCER__COMPRESSION", "brotli"), ("TRACING__SAMPLE_RATIO", "2")])
+def test_a_bad_tuning_or_tracing_setting_stops_startup_naming_it(tmp_path, name, value):
+    result = subprocess.run(
+        [sys.executable, "-m", "alphapanda", "worker"], capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", name: value, "DATA_DIR": str(tmp_path)}, cwd=tmp_path,
+    )
+    assert result.returncode != 0 and name in result.stderr and "Traceback" not in result.stderr, result.stderr
 
 
 def test_the_simulated_feed_drives_fills_into_the_paper_portfolio(cluster, workers):
