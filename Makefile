@@ -44,8 +44,10 @@ run: install
 	$(VENV)/bin/alphapanda run
 
 # $(call from_apt,PRESENT,PACKAGE,WHAT FOR): nothing when the shell test PRESENT holds; else
-# Debian's PACKAGE with apt-get (as root, updating the lists once if the first try fails); else a
-# line saying what goes without it (those tests then skip themselves, naming what is missing).
+# Debian's PACKAGE with apt-get (as root, updating the lists once if the first try fails), and a
+# failed install stops `make test` rather than letting those tests skip; without apt-get or root,
+# a line saying what goes without it (those tests then skip themselves, naming what is missing,
+# and pytest's summary lists every skip with its reason).
 define from_apt
 @if $(1); then :; \
 elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
@@ -53,7 +55,7 @@ elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2) >/dev/null 2>&1 \
 	  || { apt-get update -qq >/dev/null 2>&1 && \
 	       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2) >/dev/null 2>&1; }; } \
-	|| echo "could not install $(2) with apt-get: $(3) will be skipped"; \
+	|| { echo "apt-get could not install $(2), which $(3) need: run 'apt-get install $(2)' to see why"; exit 1; }; \
 else \
 	echo "$(2) not found and apt-get is unavailable (or not root): $(3) will be skipped"; \
 fi
@@ -74,7 +76,7 @@ prometheus:
 SCREENSHOTS ?= $(CURDIR)/var/screenshots
 # Two processes for the test files (most e2e time is waiting on brokers and workers), then the few
 # tests that measure rates or wall time, alone. Both parts always run; either failing fails.
-PYTEST := ALPHAPANDA_SCREENSHOTS=$(SCREENSHOTS) $(PY) -m pytest -q -p no:cacheprovider
+PYTEST := ALPHAPANDA_SCREENSHOTS=$(SCREENSHOTS) $(PY) -m pytest -q -rs -p no:cacheprovider
 test: install browser prometheus
 	@$(PYTEST) -n 2 --dist loadfile -m "not serial"; parallel=$$?; \
 	$(PYTEST) -m serial; serial=$$?; \

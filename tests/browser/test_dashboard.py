@@ -9,6 +9,7 @@ import pytest
 from tests.support.pipeline import Cluster, Worker, trading_signal, wait_for
 
 TOKEN = 408065
+TCS = 2953217
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +141,14 @@ def trading_pipeline(tmp_path_factory):
     cluster.produce("paper.signals.raw", [(b"paper", trading_signal("paper", side="SELL", quantity=4, price=1514.0,
                                                                     event_id="trader-2", at=later))])
     wait_for(lambda: worker.get("/api/v1/portfolios/paper/summary")[1].get("fills") == 2, message="the second fill")
+    # A second instrument, bought once: the price chart's picker has two to choose from.
+    tcs = [envelope("market_tick", {"instrument_token": TCS, "last_price": 3500.0 + i,
+                                    "timestamp": (now + timedelta(seconds=-20 + i)).isoformat().replace("+00:00", "Z")},
+                    broker=None) for i in range(32)]
+    cluster.produce("market.ticks", [(str(TCS).encode(), t) for t in tcs])
+    cluster.produce("paper.signals.raw", [(b"paper", trading_signal("paper", token=TCS, quantity=2, price=3508.0,
+                                                                    event_id="trader-3", at=now + timedelta(seconds=8)))])
+    wait_for(lambda: worker.get("/api/v1/portfolios/paper/summary")[1].get("fills") == 3, message="the TCS fill")
     yield worker
     worker.stop()
     cluster.stop()
@@ -151,7 +160,7 @@ def test_the_traders_view_charts_the_books_and_halts_and_resumes_with_the_token(
     asked = answer_prompts(page, "trader-token")
     page.goto(worker.url + "/")
     paper = page.locator("#broker-paper")
-    paper.locator('[data-stat="fills"]').filter(has_text="2").wait_for(timeout=15_000)
+    paper.locator('[data-stat="fills"]').filter(has_text="3").wait_for(timeout=15_000)
     # The trading symbol beside the token, in positions and orders.
     assert paper.locator('table.positions td[data-symbol="INFY"]').count() == 1
     assert paper.locator('table.orders td[data-symbol="INFY"]').count() == 2
@@ -166,6 +175,14 @@ def test_the_traders_view_charts_the_books_and_halts_and_resumes_with_the_token(
     assert sorted(m.get_attribute("data-side") for m in price.locator(".fill-marker").all()) == ["BUY", "SELL"]
     assert asked == []  # reads are open here: nothing asked yet
     page.screenshot(path=str(screenshot_dir(tmp_path) / "dashboard-trader.png"), full_page=True)
+    # Choosing the other instrument redraws the chart with its ticks and its one fill.
+    price.locator("select").select_option(str(TCS))
+    wait_for(lambda: [m.get_attribute("data-side") for m in price.locator(".fill-marker").all()] == ["BUY"],
+             timeout=15, message="the TCS chart with its buy")
+    assert "TCS" in price.locator("select option:checked").inner_text()
+    assert len(price.locator("polyline").get_attribute("points").split()) >= 20
+    page.wait_for_timeout(2_500)  # the refreshes after keep the choice
+    assert "TCS" in price.locator("select option:checked").inner_text()
 
     # Halt: the write needs the token, the page asks for it once, the state follows.
     paper.locator('button[data-action="halt"]').click()
