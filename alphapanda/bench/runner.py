@@ -169,8 +169,8 @@ async def _send_limits(bootstrap: str) -> None:
         await producer.stop()
 
 
-#: After the paced phase: fills are awaited while some arrived in the last FILL_QUIET_SECONDS,
-#: for at most FILL_WAIT_MAX_SECONDS in all.
+#: After the paced phase: fills are awaited until none arrived for FILL_QUIET_SECONDS, for at
+#: most FILL_WAIT_MAX_SECONDS in all.
 FILL_QUIET_SECONDS = 20
 FILL_WAIT_MAX_SECONDS = 300
 
@@ -314,22 +314,19 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
                 sent_at=collector.sent_at, every_second=sample, linger_ms=config.tick_batch_ms,
             )
 
-            async def fills_in():
-                return collector.count("fill") >= paced.signalling
-
             # A worker that fell behind is still filling: wait while fills keep coming (up to
             # FILL_WAIT_MAX_SECONDS), so "only N of M arrived" means stuck, not late.
-            waited_from = time.monotonic()
-            while True:
-                before = collector.count("fill")
-                try:
-                    await _wait(fills_in, FILL_QUIET_SECONDS, "every fill", interval=0.1)
+            waited_from = last_fill_at = time.monotonic()
+            seen = collector.count("fill")
+            while seen < paced.signalling:
+                await asyncio.sleep(0.1)
+                now, count = time.monotonic(), collector.count("fill")
+                if count > seen:
+                    seen, last_fill_at = count, now
+                give_up = now - last_fill_at > FILL_QUIET_SECONDS or now - waited_from > FILL_WAIT_MAX_SECONDS
+                if give_up and seen < paced.signalling:
+                    say(f"only {seen} of {paced.signalling} fills arrived ({now - waited_from:.0f} s after the paced phase)")
                     break
-                except TimeoutError:
-                    if collector.count("fill") == before or time.monotonic() - waited_from > FILL_WAIT_MAX_SECONDS:
-                        say(f"only {collector.count('fill')} of {paced.signalling} fills arrived "
-                            f"({time.monotonic() - waited_from:.0f} s after the paced phase)")
-                        break
             await collector.stop()
             fetch_after = await tail_fetch_ms(bootstrap, MARKET_TICKS)
             sample(time.monotonic() - paced_started)

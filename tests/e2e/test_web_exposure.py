@@ -58,6 +58,7 @@ def test_a_public_bind_without_a_token_refuses_to_start_and_with_one_it_serves(c
     with pytest.raises(urllib.error.HTTPError) as throttled:
         urllib.request.urlopen(request, timeout=10)
     assert throttled.value.code == 429 and 50 <= int(throttled.value.headers["Retry-After"]) <= 60
+    assert len(throttled.value.headers["X-Request-ID"]) == 32  # the guard's answer carries an id too
     log = worker.log_path.read_text(errors="replace")
     assert "authentication failed: PUT /api/v1/risk/paper/limits from 127.0.0.1: a wrong bearer token" in log
     assert "guess-456" not in log and "tok-123" not in log
