@@ -14,6 +14,7 @@ import os
 import faust
 
 from alphapanda import codec, stores, tracing
+from alphapanda.batch_topics import stop_batch_handlers
 from alphapanda.kafka_connection import KafkaConnection, KafkaSetupError
 from alphapanda.kafka_probe import is_tansu
 from alphapanda.logs import logging_config
@@ -106,6 +107,9 @@ class App(faust.App):
         await super().on_first_start()
 
     async def on_stop(self) -> None:
+        # While the consumer and the tables still run: a batch topic's handler writes what it
+        # finished, and Faust's final commit then covers it.
+        await stop_batch_handlers(self)
         await super().on_stop()
         tracing.shutdown()  # spans still buffered by the exporter go out before the process ends
 

@@ -12,6 +12,7 @@ the registry, so the remembered children are forgotten with them.
 
 from __future__ import annotations
 
+from time import monotonic
 from typing import Any
 
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor, setup_prometheus_sensors
@@ -45,6 +46,31 @@ class CachedPrometheusMonitor(PrometheusMonitor):
                 topic=tp.topic, partition=tp.partition
             )
         read_offset.set(offset)
+
+    def on_records_in(self, tp, count: int, last_offset: int) -> None:
+        """``count`` records of a batch topic (alphapanda.batch_topics) were handed over at once.
+
+        Counted as received like messages are; never "active", as no stream holds them. The
+        inbound time is what Faust's livelock check reads to tell a stuck stream from a busy one.
+        """
+        self.stream_inbound_time[tp] = monotonic()
+        self.messages_received_total += count
+        self.messages_received_by_topic[tp.topic] += count
+        self.tp_read_offsets[tp] = last_offset
+        metrics = self._metrics
+        metrics.messages_received.inc(count)
+        received = self._received_by_topic.get(tp.topic)
+        if received is None:
+            received = self._received_by_topic[tp.topic] = metrics.messages_received_per_topics.labels(
+                topic=tp.topic
+            )
+        received.inc(count)
+        read_offset = self._offset_by_tp.get(tp)
+        if read_offset is None:
+            read_offset = self._offset_by_tp[tp] = metrics.messages_received_per_topics_partition.labels(
+                topic=tp.topic, partition=tp.partition
+            )
+        read_offset.set(last_offset)
 
     def on_stream_event_in(self, tp, offset, stream, event):
         state = super(PrometheusMonitor, self).on_stream_event_in(tp, offset, stream, event)

@@ -7,6 +7,10 @@ delivery only needs the race when it can block: when flow control is suspended, 
 buffer is over its limit, or a receiving stream's queue is full. Otherwise it finishes without
 ever yielding, so :class:`Consumer` awaits it directly and keeps Faust's race for the rest.
 
+A batch topic (:mod:`alphapanda.batch_topics`, the ticks) skips the per-message hand-over
+altogether: :meth:`Consumer.getmany` takes its records out of each fetch for its handler, and
+the handler's :meth:`Consumer.ack_through` stands in for per-message acks.
+
 Seeking to the committed offsets (what Faust does after every rebalance, so that records fetched
 but not handled are fetched again) also rewinds partitions nobody has committed yet (see
 :func:`seek_to_committed`). Against the embedded Tansu broker the consumer also uses a short
@@ -24,6 +28,7 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
+from alphapanda.batch_topics import Fetched, batch_handlers
 from alphapanda.end_offsets import end_offsets
 from alphapanda.producer_metadata import TrackingProducer, key_partition, wait_for_topic
 
@@ -78,6 +83,85 @@ class Consumer(aiokafka_driver.Consumer):
                 getattr(consumer, action)(*partitions)
 
         loop.call_soon_threadsafe(apply)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Batch topics (alphapanda.batch_topics): per partition, the offset its handler finished
+        # everything before, waiting for Faust's next commit.
+        self._acked_through: dict[TP, int] = {}
+
+    def ack_through(self, tp: TP, offset: int) -> None:
+        """Faust may commit ``offset`` for ``tp`` (a batch topic's partition) with its next commit."""
+        if offset > self._acked_through.get(tp, -1):
+            self._acked_through[tp] = offset
+
+    def _filter_tps_with_pending_acks(self, topics=None):
+        yield from super()._filter_tps_with_pending_acks(topics)
+        for tp in self._acked_through:
+            if topics is None or tp in topics or tp.topic in topics:
+                yield tp
+
+    def _new_offset(self, tp: TP) -> int | None:
+        if tp in self._acked_through:
+            return self._acked_through.pop(tp)
+        return super()._new_offset(tp)
+
+    async def getmany(self, timeout: float):
+        # Faust 0.15.3's Consumer.getmany, with the batch topics' records taken out (marked).
+        records, active_partitions = await self._wait_next_records(timeout)
+        generation_id = self.app.consumer_generation_id
+        if records is None or self.should_stop:
+            return
+        handlers = batch_handlers(self.app)  # added: batch topics first, all of a fetch at once
+        if handlers and self.flow_active:
+            await self._hand_over_batches(records, active_partitions, generation_id, handlers)
+            if self.app.consumer_generation_id != generation_id:
+                return
+        records_it = self.scheduler.iterate(records)
+        to_message = self._to_message
+        if self.flow_active:
+            for tp, record in records_it:
+                if not self.flow_active:
+                    break
+                if self.app.consumer_generation_id != generation_id:
+                    self.log.dev("Generation id changed from %r. Cancelling getmany.", generation_id)
+                    break
+                if active_partitions is None or tp in active_partitions or tp in self._buffered_partitions:
+                    self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                    yield tp, to_message(tp, record)
+        else:
+            self.log.dev("getmany called while flow not active. Seek back to committed offsets.")
+            try:
+                await self.perform_seek()
+            except Exception as ex:
+                self.log.warning(f"exception performing seek when flow not active {ex}")
+
+    async def _hand_over_batches(self, records, active_partitions, generation_id: int, handlers) -> None:
+        """Takes the batch topics' records out of ``records`` and awaits their handlers."""
+        by_topic: dict[str, list[Fetched]] = {}
+        for tp in [tp for tp in records if tp.topic in handlers]:
+            fetched = records.pop(tp)
+            if active_partitions is not None and tp not in active_partitions:
+                # Paused between the fetch and now: the position is past these records, so
+                # go back for them (a revoked partition's next owner starts from its commit).
+                if fetched and tp in self.assignment():
+                    await self.seek(tp, fetched[0].offset)
+                continue
+            read = self._read_offset.get(tp)
+            if read is not None and fetched and fetched[0].offset < read:
+                fetched = [record for record in fetched if record.offset >= read]  # fetched twice
+            if not fetched:
+                continue
+            last = fetched[-1].offset
+            self._read_offset[tp] = last
+            monitor = self.app.monitor
+            monitor.track_tp_end_offset(tp, self.highwater(tp))
+            on_records_in = getattr(monitor, "on_records_in", None)
+            if on_records_in is not None:
+                on_records_in(tp, len(fetched), last)
+            by_topic.setdefault(tp.topic, []).append(Fetched(tp, fetched, generation_id))
+        for topic, batches in by_topic.items():
+            await handlers[topic](batches)
 
     def _delivery_cannot_block(self, tp) -> bool:
         """True when the conductor can hand this partition's message over without waiting."""

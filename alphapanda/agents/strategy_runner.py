@@ -1,19 +1,22 @@
 """Stage 1: ticks -> strategies -> ``{broker}.signals.raw`` for every broker a strategy trades on.
 
-The tick path keeps per-tick work in memory. Strategy state is advanced in the runner's working
-copy and *checkpointed* to the ``strategy-state`` table per partition, about once a second
-(:data:`CHECKPOINT_INTERVAL`), instead of once per tick or batch: on the embedded broker every
-changelog record is its own produce request, and a write per changed instrument per batch was
-what capped this stage (DESIGN.md, "The local Kafka broker").
+``market.ticks`` is a batch topic (:mod:`alphapanda.batch_topics`): the app's consumer hands
+this stage every fetch of ticks at once, without a Faust event per tick, and the stage tells it
+how far each partition may be committed. The tick path keeps per-tick work in memory. Strategy
+state is advanced in the runner's working copy and *checkpointed* to the ``strategy-state``
+table per partition, about once a second (:data:`CHECKPOINT_INTERVAL`), instead of once per tick
+or batch: every changelog record is a record to produce, and a write per changed instrument per
+batch was what capped this stage (DESIGN.md, "The local Kafka broker").
 
-Why that loses nothing: a tick's offset is committed only after the checkpoint that covers it.
-Each processed tick message keeps one extra Faust reference until its partition's state is
-written; Faust commits an offset only when every reference is released, and flushes the
-producer (the changelog) before it commits. After a crash the worker restarts from the last
-checkpoint and the uncommitted ticks are delivered again; strategies skip ticks at or before
-their last event time and signal ids are derived from tick ids, so the replay gives exactly the
-state and signals of an uninterrupted run. Signals are sent and acknowledged per batch, before
-their ticks can be checkpointed, so a signal is never lost to a crash.
+Why that loses nothing: a partition's ticks are acknowledged to the consumer (and so become
+committable) only by the checkpoint that covers them, and Faust flushes the producer (the
+changelog) before it commits. After a crash the worker restarts from the last checkpoint and
+the uncommitted ticks are delivered again; strategies skip ticks at or before their last event
+time and signal ids are derived from tick ids, so the replay gives exactly the state and signals
+of an uninterrupted run. Signals are sent and acknowledged per fetch, before their ticks can be
+checkpointed, so a signal is never lost to a crash. A fetch that fails midway (a send that
+failed past its retries) drops the working state and rewinds every partition to its first
+tick not yet checkpointed, so those ticks are handled again, after a pause.
 
 A partition is checkpointed only in the consumer generation its ticks were fetched in. Once a
 rebalance starts, nothing is written: what is held is dropped (its ticks are uncommitted and go
@@ -27,16 +30,16 @@ import asyncio
 import logging
 import time
 import weakref
-from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from faust.streams import _current_event
+from faust.types import TP
 
 from alphapanda import brokers, metrics, tracing
-from alphapanda.agents.batches import take_ready
 from alphapanda.agents.common import active_brokers, event_path
 from alphapanda.app import app, settings
+from alphapanda.batch_topics import Fetched, ack_through, add_batch_topic, rewind
 from alphapanda.execution.registry import live_brokers
 from alphapanda.models import EventType
 from alphapanda.models.wire import PoisonMessage, decode_event
@@ -47,7 +50,7 @@ from alphapanda.strategy_runner import StrategyRunner
 from alphapanda.tables import strategy_state
 from alphapanda.topics import MARKET_TICKS
 
-__all__ = ["strategy_runner", "runner", "checkpoints", "Checkpoints"]
+__all__ = ["handle_ticks", "runner", "checkpoints", "Checkpoints"]
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +72,40 @@ _latency = metrics.HANDLER_LATENCY.labels("strategy_runner")
 _processed = metrics.EVENTS_PROCESSED.labels("strategy_runner", "market")
 _last = metrics.LAST_EVENT_TIME.labels("strategy_runner", "market")
 
-#: Ticks per batch at most (a batch is what is ready, see alphapanda.agents.batches).
-BATCH_SIZE = 2000
 #: Seconds a partition's ticks may wait for their state checkpoint (and their offset commit).
 CHECKPOINT_INTERVAL = 1.0
-#: A partition holding this many uncommitted ticks is checkpointed at once (bounds memory).
+#: A partition holding this many uncommitted ticks is checkpointed at once (bounds what a
+#: crash makes the worker handle again).
 CHECKPOINT_MAX_HELD = 5000
 #: How often the timer looks for due partitions (idle streams, rebalances).
 CHECKPOINT_POLL = 0.1
+#: Seconds to wait after a fetch failed midway before its ticks are fetched again.
+RETRY_PAUSE = 1.0
+
+
+@dataclass(frozen=True)
+class _PartitionMessage:
+    topic: str
+    partition: int
+
+    @property
+    def tp(self) -> TP:
+        return TP(self.topic, self.partition)
+
+
+@dataclass(frozen=True)
+class PartitionEvent:
+    """What a table write needs of the current event: the partition it belongs to.
+
+    The table writes the changelog record (and its local store) to the current event's
+    partition, which is how Faust keeps a table co-partitioned with the stream that updates it.
+    """
+
+    message: _PartitionMessage
+
+    @classmethod
+    def of(cls, partition: int) -> "PartitionEvent":
+        return cls(_PartitionMessage(MARKET_TICKS, partition))
 
 
 @contextmanager
@@ -89,16 +118,16 @@ def as_current_event(event):
 
 
 class Checkpoints:
-    """Per partition of ``market.ticks``: which instruments changed, and the ticks held back.
+    """Per partition of ``market.ticks``: which instruments changed, and which ticks are not yet covered.
 
     Responsibilities:
-    - hold each processed tick message (one extra Faust reference) until its partition is
-      checkpointed, so its offset cannot be committed before the state that includes it;
+    - know, per partition, the first tick not yet checkpointed and the offset after the last
+      one handled, so a checkpoint acknowledges exactly the ticks its state includes and a
+      failure knows where to fetch again;
     - checkpoint a partition: store each changed instrument's state once, under an event of
-      that partition (the table takes the changelog partition from the current event), then
-      release the held messages;
+      that partition, then let the consumer commit up to the last handled tick;
     - decide when: after :data:`CHECKPOINT_INTERVAL` seconds or :data:`CHECKPOINT_MAX_HELD`
-      messages, one partition at a time so the changelog writes stay spread out; everything at
+      ticks, one partition at a time so the changelog writes stay spread out; everything at
       shutdown;
     - never write for a partition this worker may no longer own: during a rebalance, or for
       ticks fetched in an earlier consumer generation, the partition is dropped instead.
@@ -106,35 +135,40 @@ class Checkpoints:
 
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
-        self._changed: dict[int, dict[str, object]] = defaultdict(dict)  # partition -> key -> event
-        self._held: dict[int, list] = defaultdict(list)  # partition -> messages
+        self._changed: dict[int, set[str]] = {}  # partition -> instrument keys
+        self._first: dict[int, int] = {}  # partition -> offset of its first tick not checkpointed
+        self._next: dict[int, int] = {}  # partition -> offset after its last handled tick
+        self._count: dict[int, int] = {}  # partition -> ticks held
         self._since: dict[int, float] = {}  # partition -> monotonic time of its oldest held tick
-        self._generation: dict[int, int | None] = {}  # partition -> consumer generation of its ticks
+        self._generation: dict[int, int] = {}  # partition -> consumer generation of its ticks
 
-    def hold(self, event) -> None:
-        message = event.message
-        partition = message.partition
-        generation = message.generation_id
-        if partition in self._generation and self._generation[partition] != generation:
+    def hold(self, fetched: Fetched) -> set[str]:
+        """Take a fetch's ticks of one partition; returns the partition's set of changed keys."""
+        partition = fetched.tp.partition
+        if partition in self._generation and self._generation[partition] != fetched.generation_id:
             self.discard(partition)  # held from before a rebalance: not ours to write any more
-        message.incref()
-        self._held[partition].append(message)
+        records = fetched.records
+        self._first.setdefault(partition, records[0].offset)
+        self._next[partition] = records[-1].offset + 1
+        self._count[partition] = self._count.get(partition, 0) + len(records)
         self._since.setdefault(partition, time.monotonic())
-        self._generation[partition] = generation
-
-    def changed(self, key: str, event) -> None:
-        self._changed[event.message.partition][key] = event
+        self._generation[partition] = fetched.generation_id
+        return self._changed.setdefault(partition, set())
 
     @property
     def held(self) -> int:
-        return sum(len(messages) for messages in self._held.values())
+        return sum(self._count.values())
+
+    def unfinished(self) -> dict[int, int]:
+        """Partition -> the offset of its first tick not checkpointed."""
+        return dict(self._first)
 
     def due(self) -> int | None:
         """The partition most overdue for a checkpoint, or None."""
         now = time.monotonic()
         oldest = None
         for partition, since in self._since.items():
-            if now - since >= CHECKPOINT_INTERVAL or len(self._held[partition]) >= CHECKPOINT_MAX_HELD:
+            if now - since >= CHECKPOINT_INTERVAL or self._count[partition] >= CHECKPOINT_MAX_HELD:
                 if oldest is None or since < self._since[oldest]:
                     oldest = partition
         return oldest
@@ -143,15 +177,13 @@ class Checkpoints:
         if app.rebalancing or self._generation.get(partition) != app.consumer_generation_id:
             self.discard(partition)
             return
-        for key, event in self._changed.pop(partition, {}).items():
-            with as_current_event(event):
-                strategy_state[key] = runner.snapshot(key)
-        consumer = app.consumer
-        for message in self._held.pop(partition, ()):
-            if message.ack(consumer):
-                app.sensors.on_message_out(message.tp, message.offset, message)
-        self._since.pop(partition, None)
-        self._generation.pop(partition, None)
+        keys = self._changed.pop(partition, ())
+        if keys:
+            with as_current_event(PartitionEvent.of(partition)):
+                for key in keys:
+                    strategy_state[key] = runner.snapshot(key)
+        ack_through(app, TP(MARKET_TICKS, partition), self._next[partition])
+        self._forget(partition)
 
     def checkpoint_all(self) -> None:
         for partition in list(self._since):
@@ -163,73 +195,96 @@ class Checkpoints:
         The ticks stay uncommitted, so the partition's owner gets them again and rebuilds the
         same state from the last checkpoint.
         """
-        runner.forget(self._changed.pop(partition, {}))
-        self._held.pop(partition, None)
-        self._since.pop(partition, None)
-        self._generation.pop(partition, None)
+        runner.forget(self._changed.get(partition, ()))
+        self._forget(partition)
 
     def drop(self) -> None:
         """Drop every partition (see :meth:`discard`)."""
         for partition in list(self._since):
             self.discard(partition)
 
+    def _forget(self, partition: int) -> None:
+        for books in (self._changed, self._first, self._next, self._count, self._since, self._generation):
+            books.pop(partition, None)
+
 
 checkpoints = Checkpoints()
 
 
-@app.agent(ticks_topic, name="strategy_runner")
-async def strategy_runner(stream) -> None:
-    try:
-        async for events in take_ready(stream, BATCH_SIZE):
-            async with checkpoints.lock:
-                await _process(events)
-                partition = checkpoints.due()
-                if partition is not None:
-                    checkpoints.checkpoint(partition)
-    finally:
+async def handle_ticks(batches: list[Fetched]) -> None:
+    """Every partition's ticks of one fetch (the consumer awaits this before fetching on)."""
+    async with checkpoints.lock:
         try:
-            checkpoints.checkpoint_all()
-        except Exception as exc:  # shutting down: the uncommitted ticks are simply redelivered
-            log.warning("final strategy checkpoint not written: %r", exc)
+            await _process(batches)
+        except Exception as exc:
+            await _start_over(exc)
+            return
+        partition = checkpoints.due()
+        if partition is not None:
+            checkpoints.checkpoint(partition)
 
 
-async def _process(events) -> None:
+async def _start_over(exc: Exception) -> None:
+    """After a failed fetch: from the last checkpoint, with every uncovered tick fetched again."""
+    unfinished = checkpoints.unfinished()
+    checkpoints.drop()
+    runner.forget()
+    log.error("strategy stage: a fetch of ticks failed (%r); partitions %s are read again from their "
+              "last checkpoint in %.0f s", exc, sorted(unfinished), RETRY_PAUSE, exc_info=exc)
+    await asyncio.sleep(RETRY_PAUSE)
+    if app.rebalancing:
+        return  # the next owner starts from the committed offsets anyway
+    for partition, offset in unfinished.items():
+        tp = TP(MARKET_TICKS, partition)
+        if tp in app.consumer.assignment():
+            await rewind(app, tp, offset)
+
+
+async def _process(batches: list[Fetched]) -> None:
     started = time.perf_counter()
     outputs = []
     traced = tracing.enabled
+    count = 0
     try:
-        for event in events:
-            checkpoints.hold(event)
-            try:
-                # The path's own decode (full validation), minus a per-tick SourceMessage.
-                tick = decode_event(event.message.value, EventType.MARKET_TICK)
-            except PoisonMessage as exc:
-                await path.dead_letter(SourceMessage.from_event(event), None, exc, attempts=1)
-                continue
-            began = time.time_ns() if traced else None
-            signals = runner.on_tick(tick)
-            if signals:
-                if began is not None:  # this tick starts a tick-to-fill chain: its root span
-                    signals = _traced(signals, tick, event.message, began)
-                outputs.extend(signals)
-            key = str(tick.data.instrument_token)
-            if runner.working_state(key) is not None:  # an instrument some strategy trades
-                checkpoints.changed(key, event)
+        for fetched in batches:
+            changed = checkpoints.hold(fetched)
+            count += len(fetched.records)
+            for record in fetched.records:
+                try:
+                    tick = decode_event(record.value, EventType.MARKET_TICK)
+                except PoisonMessage as exc:
+                    await path.dead_letter(_source(record), None, exc, attempts=1)
+                    continue
+                began = time.time_ns() if traced else None
+                signals = runner.on_tick(tick)
+                if signals:
+                    if began is not None:  # this tick starts a tick-to-fill chain: its root span
+                        signals = _traced(signals, tick, record, began)
+                    outputs.extend(signals)
+                key = str(tick.data.instrument_token)
+                if runner.working_state(key) is not None:  # an instrument some strategy trades
+                    changed.add(key)
         if outputs:
             await path.emit(outputs)
-    except BaseException:
-        # The working state ran ahead of what was sent: start again from the last checkpoint.
+    except asyncio.CancelledError:
+        # Shutting down midway: the working state ran ahead of what was sent, and nothing
+        # uncovered is committed, so the restart handles those ticks again.
         checkpoints.drop()
         runner.forget()
         raise
     _latency.observe(time.perf_counter() - started)
-    _processed.inc(len(events))
+    _processed.inc(count)
     _last.set(time.time())
 
 
-def _traced(signals: list, tick, message, began: int) -> list:
-    headers = tracing.chain_start("strategy_runner", MARKET_TICKS, tick, partition=message.partition,
-                                  offset=message.offset, start_time=began)
+def _source(record) -> SourceMessage:
+    return SourceMessage(record.topic, record.partition, record.offset, record.key, record.value,
+                         tuple(record.headers) if record.headers else None)
+
+
+def _traced(signals: list, tick, record, began: int) -> list:
+    headers = tracing.chain_start("strategy_runner", MARKET_TICKS, tick, partition=record.partition,
+                                  offset=record.offset, start_time=began)
     return [replace(signal, headers=headers) for signal in signals] if headers else signals
 
 
@@ -242,6 +297,17 @@ async def strategy_checkpoints() -> None:
         partition = checkpoints.due()
         if partition is not None:
             checkpoints.checkpoint(partition)
+
+
+async def _checkpoint_at_stop() -> None:
+    try:
+        async with checkpoints.lock:
+            checkpoints.checkpoint_all()
+    except Exception as exc:  # shutting down: the uncommitted ticks are simply redelivered
+        log.warning("final strategy checkpoint not written: %r", exc)
+
+
+add_batch_topic(app, ticks_topic, handle_ticks, on_stop=_checkpoint_at_stop)
 
 
 @app.on_partitions_revoked.connect

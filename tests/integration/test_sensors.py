@@ -77,3 +77,22 @@ def test_series_removed_on_rebalance_come_back_on_the_next_message():
     assert registry.get_sample_value(
         "app_messages_received_per_topics_partition", {"topic": "market.ticks", "partition": "0"}
     ) == 2
+
+
+def test_a_batch_of_records_counts_as_its_messages_would_have():
+    by_message = CachedPrometheusMonitor(metrics=FaustMetrics.create(CollectorRegistry(), "app"))
+    by_batch = CachedPrometheusMonitor(metrics=FaustMetrics.create(registry := CollectorRegistry(), "app"))
+    tp = TP("market.ticks", 3)
+    for offset in range(10, 15):
+        by_message.on_message_in(tp, offset, _Message())
+    by_batch.on_records_in(tp, 5, 14)
+    assert registry.get_sample_value("app_messages_received_per_topic_total", {"topic": "market.ticks"}) == 5
+    assert registry.get_sample_value("app_messages_received_total") == 5
+    assert registry.get_sample_value(
+        "app_messages_received_per_topics_partition", {"topic": "market.ticks", "partition": "3"}
+    ) == 14
+    assert by_batch.messages_received_total == by_message.messages_received_total == 5
+    assert dict(by_batch.messages_received_by_topic) == dict(by_message.messages_received_by_topic)
+    assert by_batch.tp_read_offsets == by_message.tp_read_offsets
+    assert by_batch.messages_active == 0  # no stream holds them, nothing would ever release them
+    assert tp in by_batch.stream_inbound_time  # Faust's livelock check sees the partition served
