@@ -95,10 +95,11 @@ class StrategyRunner:
             states = self._working[key] = copy.deepcopy(stored) if stored else {}
         outputs: list[Emit] = []
         for strategy in strategies:
-            result = strategy.on_tick(tick, states.get(strategy.id))
-            states[strategy.id] = result.state
+            strategy_id = strategy.id
+            result = strategy.on_tick(tick, states.get(strategy_id))
+            states[strategy_id] = result.state
             for intent in result.signals:
-                outputs.extend(self._fan_out(tick_event, tick, strategy.id, intent))
+                outputs.extend(self._fan_out(tick_event, tick, strategy_id, intent))
         if dirty is not None:
             dirty[key] = states
         return outputs

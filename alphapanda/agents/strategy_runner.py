@@ -135,15 +135,16 @@ class Checkpoints:
 
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
-        self._changed: dict[int, set[str]] = {}  # partition -> instrument keys
+        self._changed: dict[int, dict[str, object]] = {}  # partition -> instrument key -> its working state
         self._first: dict[int, int] = {}  # partition -> offset of its first tick not checkpointed
         self._next: dict[int, int] = {}  # partition -> offset after its last handled tick
         self._count: dict[int, int] = {}  # partition -> ticks held
         self._since: dict[int, float] = {}  # partition -> monotonic time of its oldest held tick
         self._generation: dict[int, int] = {}  # partition -> consumer generation of its ticks
 
-    def hold(self, fetched: Fetched) -> set[str]:
-        """Take a fetch's ticks of one partition; returns the partition's set of changed keys."""
+    def hold(self, fetched: Fetched) -> dict[str, object]:
+        """Take a fetch's ticks of one partition; returns where the partition's changed
+        instruments are noted (the runner's ``dirty``)."""
         partition = fetched.tp.partition
         if partition in self._generation and self._generation[partition] != fetched.generation_id:
             self.discard(partition)  # held from before a rebalance: not ours to write any more
@@ -153,7 +154,7 @@ class Checkpoints:
         self._count[partition] = self._count.get(partition, 0) + len(records)
         self._since.setdefault(partition, time.monotonic())
         self._generation[partition] = fetched.generation_id
-        return self._changed.setdefault(partition, set())
+        return self._changed.setdefault(partition, {})
 
     @property
     def held(self) -> int:
@@ -256,14 +257,11 @@ async def _process(batches: list[Fetched]) -> None:
                     await path.dead_letter(_source(record), None, exc, attempts=1)
                     continue
                 began = time.time_ns() if traced else None
-                signals = runner.on_tick(tick)
+                signals = runner.on_tick(tick, changed)  # notes the instrument if a strategy trades it
                 if signals:
                     if began is not None:  # this tick starts a tick-to-fill chain: its root span
                         signals = _traced(signals, tick, record, began)
                     outputs.extend(signals)
-                key = str(tick.data.instrument_token)
-                if runner.working_state(key) is not None:  # an instrument some strategy trades
-                    changed.add(key)
         if outputs:
             await path.emit(outputs)
     except asyncio.CancelledError:

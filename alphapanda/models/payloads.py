@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -101,6 +102,12 @@ class MarketTick(_Payload):
     ohlc: Ohlc | None = None
     depth: Depth | None = None
     tradingsymbol: Annotated[str, Field(max_length=64)] | None = None
+
+    @cached_property
+    def epoch_seconds(self) -> float:
+        """``timestamp`` as POSIX seconds, worked out once per tick: every strategy reads it, and
+        on the datetime pydantic parses (its own tzinfo) each conversion costs about 1 us."""
+        return self.timestamp.timestamp()
 
 
 class TradingSignal(_Payload):

@@ -114,7 +114,7 @@ def record_signal(state: dict[str, Any], ts: float, side: Side, quantity: int) -
 
 def event_seconds(tick: MarketTick) -> float:
     """The tick's exchange time as POSIX seconds: the clock of every strategy window."""
-    return tick.timestamp.timestamp()
+    return tick.epoch_seconds
 
 
 class Strategy(ABC):

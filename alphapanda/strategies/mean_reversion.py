@@ -64,7 +64,7 @@ class MeanReversionStrategy(Strategy):
     def on_tick(self, tick: MarketTick, state: dict[str, Any] | None) -> StrategyResult:
         params = self.params
         window = params.window
-        ts = tick.timestamp.timestamp()
+        ts = tick.epoch_seconds
         advanced = self.advance(state, ts, "window", window)
         if advanced is None:
             return StrategyResult([], state)  # duplicate or out of order: state untouched

@@ -54,7 +54,7 @@ class MomentumStrategy(Strategy):
     def on_tick(self, tick: MarketTick, state: dict[str, Any] | None) -> StrategyResult:
         params = self.params
         lookback = params.lookback
-        ts = tick.timestamp.timestamp()
+        ts = tick.epoch_seconds
         advanced = self.advance(state, ts, "lookback", lookback)
         if advanced is None:
             return StrategyResult([], state)  # duplicate or out of order: state untouched
