@@ -13,10 +13,12 @@ committable) only by the checkpoint that covers them, and Faust flushes the prod
 changelog) before it commits. After a crash the worker restarts from the last checkpoint and
 the uncommitted ticks are delivered again; strategies skip ticks at or before their last event
 time and signal ids are derived from tick ids, so the replay gives exactly the state and signals
-of an uninterrupted run. Signals are sent and acknowledged per fetch, before their ticks can be
-checkpointed, so a signal is never lost to a crash. A fetch that fails midway (a send that
-failed past its retries) drops the working state and rewinds every partition to its first
-tick not yet checkpointed, so those ticks are handled again, after a pause.
+of an uninterrupted run. Signals are handed to the producer per fetch without waiting for their
+acknowledgements (a round trip per fetch would hold up the consumer, which hands every stage its
+records); a partition is checkpointed only once every signal sent for its ticks is
+acknowledged, so a signal is never lost to a crash. A failure (a send that failed past its
+retries) drops the working state and rewinds every partition to its first tick not yet
+checkpointed, so those ticks are handled again, after a pause.
 
 A partition is checkpointed only in the consumer generation its ticks were fetched in. Once a
 rebalance starts, nothing is written: what is held is dropped (its ticks are uncommitted and go
@@ -79,8 +81,10 @@ CHECKPOINT_INTERVAL = 1.0
 CHECKPOINT_MAX_HELD = 5000
 #: How often the timer looks for due partitions (idle streams, rebalances).
 CHECKPOINT_POLL = 0.1
-#: Seconds to wait after a fetch failed midway before its ticks are fetched again.
+#: Seconds to wait after a failure before the ticks are fetched again.
 RETRY_PAUSE = 1.0
+#: Seconds the final checkpoint waits for signals in flight when the worker stops.
+STOP_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,8 @@ class Checkpoints:
     - know, per partition, the first tick not yet checkpointed and the offset after the last
       one handled, so a checkpoint acknowledges exactly the ticks its state includes and a
       failure knows where to fetch again;
+    - keep the acknowledgements of the signals its ticks caused: a partition waits for them
+      before it is checkpointed, and a failed one fails the checkpoint;
     - checkpoint a partition: store each changed instrument's state once, under an event of
       that partition, then let the consumer commit up to the last handled tick;
     - decide when: after :data:`CHECKPOINT_INTERVAL` seconds or :data:`CHECKPOINT_MAX_HELD`
@@ -141,6 +147,7 @@ class Checkpoints:
         self._count: dict[int, int] = {}  # partition -> ticks held
         self._since: dict[int, float] = {}  # partition -> monotonic time of its oldest held tick
         self._generation: dict[int, int] = {}  # partition -> consumer generation of its ticks
+        self._acks: dict[int, list] = {}  # partition -> acknowledgements of signals its ticks caused
 
     def hold(self, fetched: Fetched) -> dict[str, object]:
         """Take a fetch's ticks of one partition; returns where the partition's changed
@@ -160,6 +167,22 @@ class Checkpoints:
     def held(self) -> int:
         return sum(self._count.values())
 
+    def sent(self, partitions, acks: list) -> None:
+        """Signals caused by ticks of ``partitions`` went to the producer; ``acks`` are theirs."""
+        for partition in partitions:
+            self._acks.setdefault(partition, []).extend(acks)
+
+    def _acknowledged(self, partition: int) -> bool:
+        """True once every signal of the partition's ticks is acknowledged; raises a failed send's error."""
+        acks = self._acks.get(partition)
+        if not acks:
+            return True
+        if not all(ack.done() for ack in acks):
+            return False
+        for ack in acks:
+            ack.result()
+        return True
+
     def unfinished(self) -> dict[int, int]:
         """Partition -> the offset of its first tick not checkpointed."""
         return dict(self._first)
@@ -174,10 +197,19 @@ class Checkpoints:
                     oldest = partition
         return oldest
 
-    def checkpoint(self, partition: int) -> None:
+    def checkpoint_due(self) -> None:
+        """Checkpoint the most overdue partition, if its signals are acknowledged."""
+        partition = self.due()
+        if partition is not None:
+            self.checkpoint(partition)
+
+    def checkpoint(self, partition: int) -> bool:
+        """Store the partition's state and release its ticks; False while its signals are in flight."""
         if app.rebalancing or self._generation.get(partition) != app.consumer_generation_id:
             self.discard(partition)
-            return
+            return True
+        if not self._acknowledged(partition):
+            return False
         keys = self._changed.pop(partition, ())
         if keys:
             with as_current_event(PartitionEvent.of(partition)):
@@ -185,8 +217,13 @@ class Checkpoints:
                     strategy_state[key] = runner.snapshot(key)
         ack_through(app, TP(MARKET_TICKS, partition), self._next[partition])
         self._forget(partition)
+        return True
 
-    def checkpoint_all(self) -> None:
+    async def checkpoint_all(self) -> None:
+        """Every partition, once the signals in flight are acknowledged (the worker is stopping)."""
+        pending = [ack for acks in self._acks.values() for ack in acks]
+        if pending:
+            await asyncio.gather(*pending)
         for partition in list(self._since):
             self.checkpoint(partition)
 
@@ -205,7 +242,7 @@ class Checkpoints:
             self.discard(partition)
 
     def _forget(self, partition: int) -> None:
-        for books in (self._changed, self._first, self._next, self._count, self._since, self._generation):
+        for books in (self._changed, self._first, self._next, self._count, self._since, self._generation, self._acks):
             books.pop(partition, None)
 
 
@@ -217,20 +254,17 @@ async def handle_ticks(batches: list[Fetched]) -> None:
     async with checkpoints.lock:
         try:
             await _process(batches)
+            checkpoints.checkpoint_due()
         except Exception as exc:
             await _start_over(exc)
-            return
-        partition = checkpoints.due()
-        if partition is not None:
-            checkpoints.checkpoint(partition)
 
 
 async def _start_over(exc: Exception) -> None:
-    """After a failed fetch: from the last checkpoint, with every uncovered tick fetched again."""
+    """After a failure: from the last checkpoint, with every uncovered tick fetched again."""
     unfinished = checkpoints.unfinished()
     checkpoints.drop()
     runner.forget()
-    log.error("strategy stage: a fetch of ticks failed (%r); partitions %s are read again from their "
+    log.error("strategy stage: handling ticks failed (%r); partitions %s are read again from their "
               "last checkpoint in %.0f s", exc, sorted(unfinished), RETRY_PAUSE, exc_info=exc)
     await asyncio.sleep(RETRY_PAUSE)
     if app.rebalancing:
@@ -263,7 +297,7 @@ async def _process(batches: list[Fetched]) -> None:
                         signals = _traced(signals, tick, record, began)
                     outputs.extend(signals)
         if outputs:
-            await path.emit(outputs)
+            checkpoints.sent([fetched.tp.partition for fetched in batches], await path.enqueue(outputs))
     except asyncio.CancelledError:
         # Shutting down midway: the working state ran ahead of what was sent, and nothing
         # uncovered is committed, so the restart handles those ticks again.
@@ -292,15 +326,16 @@ async def strategy_checkpoints() -> None:
     if not checkpoints.held or app.rebalancing:
         return
     async with checkpoints.lock:
-        partition = checkpoints.due()
-        if partition is not None:
-            checkpoints.checkpoint(partition)
+        try:
+            checkpoints.checkpoint_due()
+        except Exception as exc:  # a signal's send failed: its ticks are handled again
+            await _start_over(exc)
 
 
 async def _checkpoint_at_stop() -> None:
     try:
         async with checkpoints.lock:
-            checkpoints.checkpoint_all()
+            await asyncio.wait_for(checkpoints.checkpoint_all(), STOP_TIMEOUT)
     except Exception as exc:  # shutting down: the uncommitted ticks are simply redelivered
         log.warning("final strategy checkpoint not written: %r", exc)
 

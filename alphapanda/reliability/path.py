@@ -224,8 +224,16 @@ class EventPath:
         return event
 
     async def emit(self, outputs: list[Emit]) -> None:
-        if not outputs:
-            return
+        """Send ``outputs`` and return once Kafka acknowledged every one."""
+        if outputs:
+            await asyncio.gather(*await self.enqueue(outputs))
+
+    async def enqueue(self, outputs: list[Emit]) -> list[asyncio.Future]:
+        """Hand ``outputs`` to the producer and return their acknowledgements, not awaited.
+
+        For a stage that must not wait a round trip per batch: it keeps the acks and relies on
+        the outputs (commits what caused them) only once they are all done.
+        """
         traced = tracing.headers()  # the current stage span's context, for the next stage
         enqueue = getattr(self.send, "enqueue", None) or _enqueue_with(self.send)
         # In the order they were made: a batch of ticks' signals reach Kafka in tick order, so
@@ -238,7 +246,7 @@ class EventPath:
                 acks.append(await enqueue(output.topic, output.key.encode(), value, headers=headers))
             else:
                 acks.append(await enqueue(output.topic, output.key.encode(), value))
-        await asyncio.gather(*acks)
+        return acks
 
     async def dead_letter(
         self,

@@ -6,6 +6,7 @@ with the records of a "fetch" given to the consumer as its fetcher would.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -164,7 +165,25 @@ async def test_signals_are_sent_bad_ticks_dead_lettered_and_a_checkpoint_covers_
     assert stage.checkpoints.held == 1
 
 
-async def test_a_failed_fetch_starts_over_from_the_last_checkpoint(consumer, momentum, sent, monkeypatch):
+async def test_a_partition_waits_for_its_signals_acknowledgements_before_its_checkpoint(
+    consumer, momentum, sent, monkeypatch,
+):
+    monkeypatch.setattr(stage, "CHECKPOINT_INTERVAL", 3600.0)
+    in_flight = asyncio.get_running_loop().create_future()
+
+    async def enqueue(outputs):
+        return [in_flight]
+
+    monkeypatch.setattr(stage.path, "enqueue", enqueue)
+    await stage.handle_ticks([fetched(0, 0, [tick(TOKEN_A, 100.0, 0), tick(TOKEN_A, 102.0, 1)])])
+    assert stage.checkpoints.checkpoint(0) is False  # the BUY is not acknowledged yet
+    assert str(TOKEN_A) not in strategy_state and consumer._acked_through == {}
+    in_flight.set_result(None)
+    assert stage.checkpoints.checkpoint(0) is True
+    assert strategy_state[str(TOKEN_A)]["mom"]["n"] == 2 and consumer._acked_through == {TP(MARKET_TICKS, 0): 2}
+
+
+async def test_a_failed_send_starts_over_from_the_last_checkpoint(consumer, momentum, sent, monkeypatch):
     monkeypatch.setattr(stage, "CHECKPOINT_INTERVAL", 3600.0)
     monkeypatch.setattr(stage, "RETRY_PAUSE", 0.0)
     monkeypatch.setattr(consumer, "assignment", lambda: {TP(MARKET_TICKS, 0), TP(MARKET_TICKS, 3)})
@@ -178,18 +197,41 @@ async def test_a_failed_fetch_starts_over_from_the_last_checkpoint(consumer, mom
     await stage.handle_ticks([fetched(3, 21, [tick(TOKEN_B, 50.1, 1)])])
     assert momentum.working_state(str(TOKEN_B)) is not None
 
-    async def failing_emit(outputs):
-        raise RuntimeError("broker gone")
+    failed = asyncio.get_running_loop().create_future()
+    failed.set_exception(RuntimeError("broker gone"))
 
-    monkeypatch.setattr(stage.path, "emit", failing_emit)
+    async def enqueue(outputs):
+        return [failed]
+
+    monkeypatch.setattr(stage.path, "enqueue", enqueue)
+    monkeypatch.setattr(stage, "CHECKPOINT_INTERVAL", 0.0)  # so this fetch's checkpoint finds the failure
     await stage.handle_ticks([fetched(0, 7, [tick(TOKEN_A, 100.0, 0), tick(TOKEN_A, 102.0, 1)]),
                               fetched(3, 22, [tick(TOKEN_B, 50.2, 2)])])
 
     # Every partition goes back to its first tick not checkpointed, the held one too, and the
-    # working state the failed fetch advanced is gone (the next tick reloads the stored state).
+    # working state is gone (the next tick reloads the stored state): nothing is written.
     assert sorted(rewinds) == [(TP(MARKET_TICKS, 0), 7), (TP(MARKET_TICKS, 3), 20)]
     assert momentum.working_state(str(TOKEN_A)) is None and momentum.working_state(str(TOKEN_B)) is None
     assert stage.checkpoints.held == 0 and consumer._acked_through == {}
+    assert str(TOKEN_A) not in strategy_state and str(TOKEN_B) not in strategy_state
+
+
+async def test_a_fetch_that_fails_midway_starts_over_too(consumer, momentum, sent, monkeypatch):
+    monkeypatch.setattr(stage, "RETRY_PAUSE", 0.0)
+    monkeypatch.setattr(consumer, "assignment", lambda: {TP(MARKET_TICKS, 0)})
+    rewinds = []
+
+    async def rewind(app_, tp, offset):
+        rewinds.append((tp, offset))
+
+    async def enqueue(outputs):
+        raise RuntimeError("producer stopped")
+
+    monkeypatch.setattr(stage, "rewind", rewind)
+    monkeypatch.setattr(stage.path, "enqueue", enqueue)
+    await stage.handle_ticks([fetched(0, 7, [tick(TOKEN_A, 100.0, 0), tick(TOKEN_A, 102.0, 1)])])
+    assert rewinds == [(TP(MARKET_TICKS, 0), 7)]
+    assert momentum.working_state(str(TOKEN_A)) is None and stage.checkpoints.held == 0
 
 
 async def test_ticks_held_from_before_a_rebalance_are_never_written(consumer, momentum, sent, monkeypatch):
