@@ -177,6 +177,25 @@ FILL_QUIET_SECONDS = 20
 FILL_WAIT_MAX_SECONDS = 300
 
 
+#: Seconds the bench waits for the drain's fills before the paced phase starts regardless.
+SETTLE_TIMEOUT_SECONDS = 120
+
+
+async def _wait_for_fills(bootstrap, topic: str, expected: int, say) -> None:
+    """Until ``topic`` holds ``expected`` fills (the order path caught up), at most SETTLE_TIMEOUT_SECONDS."""
+    started = time.monotonic()
+    while True:
+        count = sum((await _end_offsets(bootstrap, topic)).values())
+        if count >= expected:
+            say(f"order path caught up with the drain ({time.monotonic() - started:.1f} s after it)")
+            return
+        if time.monotonic() - started > SETTLE_TIMEOUT_SECONDS:
+            say(f"order path still behind the drain after {SETTLE_TIMEOUT_SECONDS} s ({count} of {expected} "
+                "fills): the paced phase starts anyway")
+            return
+        await asyncio.sleep(0.5)
+
+
 async def _wait(predicate, timeout: float, what: str, interval: float = 0.25):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -256,6 +275,8 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
 
         # 2. The drain: workers start with the ticks already waiting.
         await _send_limits(bootstrap)
+        fills_topic = BrokerTopics(BROKER).orders_filled
+        fills_before = sum((await _end_offsets(bootstrap, fills_topic)).values())
         env = dict(
             ACTIVE_BROKERS=BROKER, KAFKA_URL=kafka_url, TOPIC_PARTITIONS=str(config.partitions),
             STRATEGIES_DIR=str(strategies_dir), STORE_URL="rocksdb://", **worker_security,
@@ -269,6 +290,9 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
             + (": drained before it could be timed, a lower bound from the workers' start; use more --ticks"
                if drain["lower_bound"] else ""))
         rss_after_drain = [w.rss_mb() for w in workers]
+        # The drain's signals are still on their way through risk, execution and the portfolio
+        # when the strategy stage is done; the paced phase measures a worker that caught up.
+        await _wait_for_fills(bootstrap, fills_topic, fills_before + drain_source.signalling, say)
 
         # 3. Paced: latency and memory.
         async def limits_open():
