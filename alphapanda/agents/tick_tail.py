@@ -35,7 +35,8 @@ class TickTail(Service):
 
     Each reader says how many messages per partition it wants re-read at start (its warm-up);
     the tail starts at the largest. A reader's exception is logged and never stops the others:
-    these views are best effort, the pipeline proper reads ticks through its Faust stream.
+    these views are best effort, the pipeline proper reads ticks through the app's consumer
+    (the strategy stage, :mod:`alphapanda.agents.strategy_runner`).
     """
 
     def __init__(self, bootstrap: "str | KafkaConnection", *, fetch_max_wait_ms: int = 20, **kwargs) -> None:
