@@ -46,26 +46,31 @@ def limits_for_broker(broker: str) -> RiskLimits:
     return RiskLimits.from_mapping(settings.risk.get(broker, {}))
 
 
-def load_state(broker: str) -> AccountRisk:
-    record = risk_state.get(account_of(broker))
+def load_state(broker: str, record: dict | None = None) -> AccountRisk:
+    """The broker's risk state, from ``record`` when the caller read it already."""
+    if record is None:
+        record = risk_state.get(account_of(broker))
     return AccountRisk.from_dict(record["risk"]) if record else AccountRisk.initial(limits_for_broker(broker))
 
 
-def commit_state(broker: str, state: AccountRisk, message: SourceMessage):
+def commit_state(broker: str, state: AccountRisk, message: SourceMessage, record: dict | None):
+    """Write ``state`` over ``record`` (the stored record the event was decided on)."""
     def commit() -> None:
-        record = risk_state.get(account_of(broker)) or {}
-        risk_state[account_of(broker)] = stamped({**record, "risk": state.to_dict()}, message)
+        risk_state[account_of(broker)] = stamped({**(record or {}), "risk": state.to_dict()}, message)
 
     return commit
 
 
 async def handle(event: Envelope, broker: str, message: SourceMessage) -> Outcome:
-    if applied(risk_state.get(account_of(broker)), message):
+    # Read (and decoded) once per event: only this agent writes the record, one event at a time,
+    # so it is still the stored one when the commit runs after the outputs are acknowledged.
+    record = risk_state.get(account_of(broker))
+    if applied(record, message):
         return Outcome()  # redelivered after a crash: its decision was sent and its state saved
-    state = load_state(broker)
+    state = load_state(broker, record)
     if event.type is EventType.TRADING_SIGNAL:
         decision = engine.check(event.data, state)
-        return Outcome(decision_emits(event, broker, decision), commit_state(broker, decision.new_state, message))
+        return Outcome(decision_emits(event, broker, decision), commit_state(broker, decision.new_state, message, record))
     if event.type is EventType.RISK_COMMAND:
         try:
             state = engine.apply_command(state, event.data, at=event.timestamp)
@@ -79,7 +84,7 @@ async def handle(event: Envelope, broker: str, message: SourceMessage) -> Outcom
         at = summary.updated_at or event.timestamp
         today = summary.realized_pnl_today if summary.realized_pnl_today is not None else summary.realized_pnl
         state = engine.on_realized_pnl(state, at.astimezone(timezone.utc).date(), today)
-    return Outcome(commit=commit_state(broker, state, message))
+    return Outcome(commit=commit_state(broker, state, message, record))
 
 
 def decision_emits(event: Envelope, broker: str, decision) -> list[Emit]:
