@@ -55,6 +55,12 @@ ROOM_POLL = 0.001
 
 
 class Consumer(aiokafka_driver.Consumer):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Batch topics (alphapanda.batch_topics): per partition, the offset its handler finished
+        # everything before, waiting for Faust's next commit.
+        self._acked_through: dict[TP, int] = {}
+
     # Faust pauses a partition only in its own books (it stops asking for its records), and
     # aiokafka keeps putting it in every fetch request: after recovery that is every changelog
     # partition, about as many as the partitions the worker reads. Each fetch then encodes and
@@ -83,12 +89,6 @@ class Consumer(aiokafka_driver.Consumer):
                 getattr(consumer, action)(*partitions)
 
         loop.call_soon_threadsafe(apply)
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        # Batch topics (alphapanda.batch_topics): per partition, the offset its handler finished
-        # everything before, waiting for Faust's next commit.
-        self._acked_through: dict[TP, int] = {}
 
     def ack_through(self, tp: TP, offset: int) -> None:
         """Faust may commit ``offset`` for ``tp`` (a batch topic's partition) with its next commit."""

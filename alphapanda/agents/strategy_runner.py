@@ -92,10 +92,6 @@ class _PartitionMessage:
     topic: str
     partition: int
 
-    @property
-    def tp(self) -> TP:
-        return TP(self.topic, self.partition)
-
 
 @dataclass(frozen=True)
 class PartitionEvent:
