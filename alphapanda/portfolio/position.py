@@ -21,7 +21,7 @@ tables, which only see a change when a new value is assigned.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from alphapanda.models import PositionView, Side
@@ -64,6 +64,9 @@ class Position:
     commissions: float = 0.0  # total paid, for transparency; already inside realized_pnl
     fills: int = 0
     last_price: float | None = None
+    # The wire view, made once per instance (instances never change): an account's snapshot
+    # after a fill re-uses the views of the positions neither that fill nor a new price touched.
+    _view: PositionView | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def is_flat(self) -> bool:
@@ -126,10 +129,20 @@ class Position:
             raise ValueError(f"mark price must be finite and > 0, got {price!r}")
         if price == self.last_price:
             return self
-        return replace(self, last_price=price)
+        # Positionally rather than by dataclasses.replace, a third of its cost: a snapshot marks
+        # every position of the account.
+        return Position(self.strategy_id, self.instrument_token, self.quantity, self.average_price,
+                        self.realized_pnl, self.commissions, self.fills, price)
 
     def view(self) -> PositionView:
         """The wire shape of CONTRACTS.md, money rounded to 1e-6."""
+        view = self._view
+        if view is None:
+            view = self._make_view()
+            object.__setattr__(self, "_view", view)
+        return view
+
+    def _make_view(self) -> PositionView:
         return PositionView(
             strategy_id=self.strategy_id,
             instrument_token=self.instrument_token,

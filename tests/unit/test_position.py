@@ -163,3 +163,21 @@ def test_view_has_the_contract_shape_with_money_rounded_to_a_millionth():
         "average_price": 100.0, "last_price": 101.0, "realized_pnl": 0.0,
         "unrealized_pnl": round(p.unrealized_pnl, 6), "fills": 2,
     }
+
+
+def test_a_position_makes_its_view_once_and_every_change_gets_its_own():
+    p = flat().apply_fill(BUY, 4, 100.0)
+    view = p.view()
+    assert p.view() is view  # a snapshot re-uses the views of untouched positions
+    marked, filled = p.mark(103.0), p.apply_fill(SELL, 1, 104.0)
+    assert marked.view().last_price == 103.0 and marked.view().unrealized_pnl == pytest.approx(12.0)
+    assert filled.view().quantity == 3 and filled.view().realized_pnl == pytest.approx(4.0)
+    assert view.last_price == 100.0 and view.quantity == 4  # the first view is unchanged
+
+
+def test_a_made_view_does_not_change_equality_or_the_stored_state():
+    p = flat().apply_fill(BUY, 2, 50.0)
+    q = Position.from_dict(p.to_dict())
+    p.view()
+    assert p == q and hash(p) == hash(q)
+    assert "_view" not in p.to_dict() and "_view" not in repr(p)
