@@ -4,7 +4,7 @@
 this stage every fetch of ticks at once, without a Faust event per tick, and the stage tells it
 how far each partition may be committed. The tick path keeps per-tick work in memory. Strategy
 state is advanced in the runner's working copy and *checkpointed* to the ``strategy-state``
-table per partition, about once a second (:data:`CHECKPOINT_INTERVAL`), instead of once per tick
+table per partition, once per commit interval (:data:`CHECKPOINT_INTERVAL`), instead of once per tick
 or batch: every changelog record is a record to produce, and a write per changed instrument per
 batch was what capped this stage (DESIGN.md, "The local Kafka broker").
 
@@ -74,8 +74,11 @@ _latency = metrics.HANDLER_LATENCY.labels("strategy_runner")
 _processed = metrics.EVENTS_PROCESSED.labels("strategy_runner", "market")
 _last = metrics.LAST_EVENT_TIME.labels("strategy_runner", "market")
 
-#: Seconds a partition's ticks may wait for their state checkpoint (and their offset commit).
-CHECKPOINT_INTERVAL = 1.0
+#: Seconds a partition's ticks may wait for their state checkpoint. Faust commits acknowledged
+#: offsets once per ``broker_commit_interval`` (2.8 s by default), so checkpointing more often
+#: than that commits nothing sooner and only writes more: a record per changed instrument, and
+#: a changelog record to produce and confirm for each.
+CHECKPOINT_INTERVAL = app.conf.broker_commit_interval
 #: A partition holding this many uncommitted ticks is checkpointed at once (bounds what a
 #: crash makes the worker handle again).
 CHECKPOINT_MAX_HELD = 5000
