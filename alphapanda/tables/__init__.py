@@ -64,22 +64,56 @@ def _not_seen() -> None:
     return None  # a windowed lookup of a missing key answers this instead of raising
 
 
+class _WindowKeys:
+    """The keys of one window in the expiry index, stored as their names only.
+
+    Faust keeps each key as ``(name, (start, end))``: every mark held its own pair of tuples and
+    floats besides its name, about 300 bytes in all, for as long as its window lived. A window
+    has one range, so it is kept once here, and the keys are made again when Faust iterates the
+    set to delete them. The set-like part Faust uses: ``add``, ``discard``, ``len``, ``iter``.
+    """
+
+    __slots__ = ("range", "names")
+
+    def __init__(self, window_range: tuple[float, float]) -> None:
+        self.range = window_range
+        self.names: set = set()
+
+    def add(self, key) -> None:
+        self.names.add(key[0])
+
+    def discard(self, key) -> None:
+        if key[1] == self.range:
+            self.names.discard(key[0])
+
+    def __contains__(self, key) -> bool:
+        return key[1] == self.range and key[0] in self.names
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __iter__(self):
+        window_range = self.range
+        return ((name, window_range) for name in self.names)
+
+
 class _ExpiringTable(app.conf.Table):
-    """A windowed table whose expiry index holds each window's end once, not once per write.
+    """A windowed table whose expiry index costs a window's range once, not once per key.
 
     Faust pushes the window's end onto a per-partition heap for every key written, so the heap
-    grew by one float per seen-event mark until the window expired. Pushing it only for a
-    window's first key expires exactly the same keys (they are found by window, not by heap
-    entry).
+    grew by one float per seen-event mark until the window expired; here it is pushed for a
+    window's first key only, and the window's keys are kept by name (:class:`_WindowKeys`).
+    Exactly the same keys expire (they are found by window, not by heap entry).
     """
 
     def _maybe_set_key_ttl(self, key, partition: int) -> None:
         if not self._should_expire_keys():
             return
-        _, (_, range_end) = key
+        _, window_range = key
+        range_end = window_range[1]
         window_keys = self._partition_timestamp_keys.get((partition, range_end))
         if window_keys is None:
-            window_keys = self._partition_timestamp_keys[(partition, range_end)] = set()
+            window_keys = self._partition_timestamp_keys[(partition, range_end)] = _WindowKeys(window_range)
             heapq.heappush(self._partition_timestamps[partition], range_end)
         if range_end > self._partition_latest_timestamp[partition]:
             self._partition_latest_timestamp[partition] = range_end

@@ -43,3 +43,26 @@ async def test_a_window_written_again_after_it_expired_is_expired_again():
         await table._del_old_keys()
         assert key not in table.data and table._partition_timestamps[6] == []
 
+
+
+async def test_a_mark_costs_the_expiry_index_its_name_only():
+    import tracemalloc
+
+    table = seen_events.table
+    partition = 7
+    names = [f"risk_manager:paper:{i:032x}" for i in range(10_000)]  # the names exist anyway
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for name in names:
+            table._maybe_set_key_ttl(_key(name, 4), partition)  # a fresh (name, range) per mark, as Faust makes
+        per_mark = (tracemalloc.get_traced_memory()[0] - before) / len(names)
+    finally:
+        tracemalloc.stop()
+    window = table._partition_timestamp_keys[(partition, _key("", 4)[1][1])]
+    assert len(window) == len(names) and _key(names[3], 4) in window
+    assert sorted(window) == sorted(_key(name, 4) for name in names)  # Faust deletes what it iterates
+    # The set's slot and nothing else: keeping Faust's (name, (start, end)) costs about 200 bytes.
+    assert per_mark < 100, per_mark
+    await table._del_old_keys()
+    assert not any(p == partition for p, _ in table._partition_timestamp_keys)
