@@ -331,7 +331,7 @@ class Settings(BaseSettings):
     web_port: int = Field(default=6066, ge=1, le=65535)
     store_url: str = "rocksdb://"
     # RocksDB block cache plus memtables of all tables in one worker (rocksdb:// only).
-    store_memory_mb: int = Field(default=48, ge=8, le=1_048_576)
+    store_memory_mb: int = Field(default=16, ge=8, le=1_048_576)
     data_dir: Path = Path("./var")
     topic_partitions: int = Field(default=8, ge=1, le=1024)
     # Replicas of every topic the app creates, changelogs and Faust's internal topics included;

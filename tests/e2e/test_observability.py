@@ -46,7 +46,7 @@ def test_metrics_count_events_dead_letters_latency_and_lag_per_stage_and_broker(
              timeout=20, message="RocksDB memtables in use")
     text = metrics_text(worker)
     cache = sample(text, "trading_rocksdb_memory_bytes", part="block_cache")
-    assert 0 < sample(text, "trading_rocksdb_memory_bytes", part="memtables") <= cache <= 48 * 1024**2
+    assert 0 < sample(text, "trading_rocksdb_memory_bytes", part="memtables") <= cache <= 16 * 1024**2
     # The producer's backlog of changelog writes: a handful at most once the few events are in.
     assert 0 <= sample(text, "trading_producer_buffer_messages") < 100
 

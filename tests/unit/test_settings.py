@@ -23,7 +23,7 @@ def test_defaults_follow_the_contract():
     assert s.active_brokers == ("paper",)
     assert s.kafka_url == "kafka://127.0.0.1:9092" and s.kafka_bootstrap == "127.0.0.1:9092"
     assert s.web_port == 6066 and s.topic_partitions == 8 and s.store_url == "rocksdb://"
-    assert s.store_memory_mb == 48
+    assert s.store_memory_mb == 16
     assert s.trading.paper.slippage_bps == 5 and s.trading.paper.commission == "zerodha"
     assert s.trading.paper.starting_cash == 1_000_000 and s.trading.zerodha.enabled is False
     assert s.strategies_dir.is_dir()
