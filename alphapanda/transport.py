@@ -30,6 +30,7 @@ from faust.types import TP
 
 from alphapanda.batch_topics import Fetched, batch_handlers
 from alphapanda.end_offsets import end_offsets
+from alphapanda.fetch_sessions import use_fetch_sessions
 from alphapanda.producer_metadata import TrackingProducer, key_partition, wait_for_topic
 
 __all__ = ["Transport", "TansuTransport", "TANSU_FETCH_MAX_WAIT_MS", "seek_to_committed"]
@@ -285,6 +286,13 @@ class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         return consumer
 
     fetch_max_wait_ms = KAFKA_FETCH_MAX_WAIT_MS
+    #: Incremental fetch sessions (:mod:`alphapanda.fetch_sessions`): Kafka and Redpanda keep them.
+    fetch_sessions = True
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        if self.fetch_sessions:
+            use_fetch_sessions(self._consumer)
 
     def verify_event_path(self, now: float, tp) -> None:
         # Faust's livelock detector reads each partition's position from the main thread, and
@@ -358,6 +366,7 @@ class Transport(aiokafka_driver.Transport):
 
 class _TansuConsumerThread(_ConsumerThread):
     fetch_max_wait_ms = TANSU_FETCH_MAX_WAIT_MS
+    fetch_sessions = False  # not what the fallback broker is for; full fetches as aiokafka sends them
 
     async def _highwaters(self, partitions) -> Mapping[TopicPartition, int]:
         # Table recovery reads each changelog up to these; Tansu's ListOffsets alone stops it
