@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from mode import Service
 
 from alphapanda.app import app
+from alphapanda.fetch_sessions import use_fetch_sessions
 from alphapanda.kafka_connection import KafkaConnection, as_connection
 from alphapanda.kafka_io import assign_tail
 from alphapanda.topics import MARKET_TICKS
@@ -39,10 +40,12 @@ class TickTail(Service):
     (the strategy stage, :mod:`alphapanda.agents.strategy_runner`).
     """
 
-    def __init__(self, bootstrap: "str | KafkaConnection", *, fetch_max_wait_ms: int = 20, **kwargs) -> None:
+    def __init__(self, bootstrap: "str | KafkaConnection", *, fetch_max_wait_ms: int = 20,
+                 fetch_sessions: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
         self.bootstrap = bootstrap
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.fetch_sessions = fetch_sessions
         self._readers: list[tuple[str, Reader]] = []
         self._history = 0
         self._consumer: AIOKafkaConsumer | None = None
@@ -59,6 +62,8 @@ class TickTail(Service):
             auto_offset_reset="latest", fetch_max_wait_ms=self.fetch_max_wait_ms,
         )
         await self._consumer.start()
+        if self.fetch_sessions:
+            use_fetch_sessions(self._consumer)  # it fetches on the stages' loop: name only what moved
         self.add_future(self._run())
 
     async def on_stop(self) -> None:
@@ -89,4 +94,4 @@ class TickTail(Service):
                 log.exception("tick tail: reader %s failed on a batch of %d ticks", name, len(records))
 
 
-tick_tail = app.service(TickTail(app.alphapanda_connection))
+tick_tail = app.service(TickTail(app.alphapanda_connection, fetch_sessions=not app.alphapanda_tansu))
