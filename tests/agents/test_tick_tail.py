@@ -48,3 +48,37 @@ def test_the_market_view_keeps_the_newest_tick_and_skips_poison():
     market_view.read_ticks([_record(101.0, 3, token=999001), SimpleNamespace(key=b"999001", value=b"not json"),
                             _record(100.0, 2, token=999001)])  # older: ignored
     assert market_view.market_view.last_price(999001) == 101.0
+
+
+async def test_the_tail_paces_its_fetches_while_ticks_flow_and_not_when_idle(monkeypatch):
+    import asyncio
+    import time
+
+    from alphapanda.agents import tick_tail as tail_module
+
+    async def assigned(consumer, topic, history):
+        return True
+
+    monkeypatch.setattr(tail_module, "assign_tail", assigned)
+    tail = TickTail("127.0.0.1:1", pace_seconds=0.05)
+    delivered: list[int] = []
+    tail.add_reader("count", lambda records: delivered.append(len(records)), history=1)
+    batches = [{"tp": [_record(100.0, 1)]}, {}, {"tp": [_record(100.5, 2)]}, {"tp": [_record(101.0, 3)]}]
+    calls: list[float] = []
+
+    class Consumer:
+        async def getmany(self, timeout_ms, max_records):
+            calls.append(time.monotonic())
+            if not batches:
+                raise asyncio.CancelledError
+            return batches.pop(0)
+
+    tail._consumer = Consumer()
+    try:
+        await tail._run()
+    except asyncio.CancelledError:
+        pass
+    assert delivered == [1, 1, 1]
+    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    # After a batch the tail waits its pace before fetching again; after an empty answer it does not.
+    assert gaps[0] >= 0.05 and gaps[1] < 0.03 and gaps[2] >= 0.05 and gaps[3] >= 0.05
