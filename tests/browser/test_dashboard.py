@@ -154,6 +154,13 @@ def trading_pipeline(tmp_path_factory):
     cluster.stop()
 
 
+def fill_sides(chart) -> list[str]:
+    """The chart's fill markers' sides, read in one step in the page: the dashboard redraws the
+    chart on every refresh, and a marker listed before a redraw is gone after it (reading them
+    one by one then waited 30 s for a marker that no longer existed)."""
+    return chart.locator(".fill-marker").evaluate_all("els => els.map(e => e.getAttribute('data-side'))")
+
+
 def test_the_traders_view_charts_the_books_and_halts_and_resumes_with_the_token(trading_pipeline, browser_page, tmp_path):
     worker = trading_pipeline
     page = browser_page
@@ -172,12 +179,12 @@ def test_the_traders_view_charts_the_books_and_halts_and_resumes_with_the_token(
     price.locator("polyline").wait_for(timeout=10_000)
     assert "INFY" in price.locator("select option").first.inner_text()
     assert len(price.locator("polyline").get_attribute("points").split()) >= 30
-    assert sorted(m.get_attribute("data-side") for m in price.locator(".fill-marker").all()) == ["BUY", "SELL"]
+    assert sorted(fill_sides(price)) == ["BUY", "SELL"]
     assert asked == []  # reads are open here: nothing asked yet
     page.screenshot(path=str(screenshot_dir(tmp_path) / "dashboard-trader.png"), full_page=True)
     # Choosing the other instrument redraws the chart with its ticks and its one fill.
     price.locator("select").select_option(str(TCS))
-    wait_for(lambda: [m.get_attribute("data-side") for m in price.locator(".fill-marker").all()] == ["BUY"],
+    wait_for(lambda: fill_sides(price) == ["BUY"],
              timeout=15, message="the TCS chart with its buy")
     assert "TCS" in price.locator("select option:checked").inner_text()
     assert len(price.locator("polyline").get_attribute("points").split()) >= 20
