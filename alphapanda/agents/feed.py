@@ -42,7 +42,7 @@ class FeedSupervisor(Service):
         self._config_error: str | None = None
         self.runner = FeedRunner(
             lambda: build_feed(self.spec, settings),
-            lambda: TickPublisher(bootstrap, tuning=settings.feed_producer),
+            lambda: TickPublisher(bootstrap, tuning=settings.feed_producer, tansu=app.alphapanda_tansu),
             self.feed_state,
             on_change=lambda state: self._gauge.set(1 if state.running else 0),
         )

@@ -37,6 +37,7 @@ from alphapanda.heap import settle
 from alphapanda.kafka_connection import KafkaConnection, as_connection
 from alphapanda.kafka_io import topic_partitions
 from alphapanda.kafka_probe import is_tansu
+from alphapanda.market.publisher import TickPublisher
 from alphapanda.models import Envelope, EventType, RiskCommand, new_event_id
 from alphapanda.models.wire import encode_event
 from alphapanda.topics import MARKET_TICKS, BrokerTopics, account_of, all_topics
@@ -75,7 +76,8 @@ class BenchConfig:
     kafka_url: an existing cluster, or None for a fresh embedded broker on a free port.
     rss_every: seconds between memory samples in the paced phase.
     tick_batch_ms: how long the paced publisher gathers ticks into one batch (its linger), like a
-        feed that delivers packets; longer means fewer record batches on the broker.
+        feed that delivers packets; longer means fewer record batches on the broker. None: the
+        app's tick publisher's default for the broker (``TickPublisher.linger_for``).
     chain_seconds: length of the raw relay chain's latency run at ``rate`` (None: as long as the
         paced phase, at most ``MAX_CHAIN_SECONDS``; 0: skipped).
     """
@@ -91,7 +93,7 @@ class BenchConfig:
     kafka_url: str | None = None
     rss_every: float = 5.0
     keep: bool = False
-    tick_batch_ms: float = 5.0
+    tick_batch_ms: float | None = None
     chain_seconds: float | None = None
 
     @property
@@ -250,6 +252,8 @@ async def run_bench(config: BenchConfig, *, progress: Progress | None = None) ->
                 bootstrap=",".join(part.split("://", 1)[-1] for part in kafka_url.split(";")),
             )
         tansu = is_tansu(bootstrap)
+        if config.tick_batch_ms is None:  # as the app's feed would publish on this broker
+            config = dataclasses.replace(config, tick_batch_ms=float(TickPublisher.linger_for(tansu)))
         await ensure_topics(bootstrap, all_topics([BROKER]) + [RELAY_IN, RELAY_OUT, RELAY_OUT_CONFLUENT, *CHAIN_TOPICS],
                             config.partitions)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from alphapanda.market.feeds import FeedState, ReplayFeed, ReplayProgress
+from alphapanda.kafka_probe import is_tansu
 from alphapanda.market.publisher import TickPublisher
 from alphapanda.settings import ProducerSettings
 from alphapanda.topics import MARKET_TICKS, dlq_of
@@ -92,6 +93,6 @@ async def replay_tape(
     feed = ReplayFeed(path, speed=speed, max_wait=max_wait, on_progress=bar.update)
     state = FeedState(kind="replay")
     started = time.perf_counter()
-    async with TickPublisher(bootstrap, tuning=tuning) as publisher:
+    async with TickPublisher(bootstrap, tuning=tuning, tansu=is_tansu(bootstrap)) as publisher:
         await feed.run(publisher, state)
     return ReplaySummary(state.published, state.invalid, time.perf_counter() - started)
