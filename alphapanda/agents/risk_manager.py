@@ -2,8 +2,13 @@
 
 The risk state of each broker (limits, trading state, committed exposure) lives in the
 ``risk-state`` table, keyed by account, so it is on the partition of that account's order flow.
-The same agent applies control commands (limit changes, halt/reduce/resume), releases exposure of
+The same stage applies control commands (limit changes, halt/reduce/resume), releases exposure of
 failed orders, and reads realized PnL from the portfolio's snapshots, all in order with signals.
+
+The stage runs in its broker's execution lane (:mod:`alphapanda.agents.execution`), which places
+the order of an approved signal in the same step: the order path skips a broker round trip, and a
+broker's risk decisions wait only for its own venue. ``.signals.validated`` is still written,
+for everything that reads it.
 """
 
 from __future__ import annotations
@@ -11,14 +16,14 @@ from __future__ import annotations
 from datetime import timezone
 
 from alphapanda import metrics
-from alphapanda.agents.common import active_brokers, event_path
-from alphapanda.app import app, settings
+from alphapanda.agents.common import event_path
+from alphapanda.app import settings
 from alphapanda.ids import derived_id
 from alphapanda.models import (
     Envelope, EventType, OrderFailed, PortfolioSummary, RejectedSignal, TradingSignal,
     ValidatedSignal,
 )
-from alphapanda.reliability import Emit, Outcome, SourceMessage, applied, stamped
+from alphapanda.reliability import Emit, EventPath, Outcome, SourceMessage, applied, stamped
 from alphapanda.risk.engine import RiskEngine
 from alphapanda.risk.state import AccountRisk
 from alphapanda.risk.limits import InvalidLimits, RiskLimits
@@ -28,17 +33,23 @@ from alphapanda.topics import BrokerTopics, account_of
 
 SERVICE = "risk_manager"
 
-_expected: dict[str, EventType] = {}
-for _broker in active_brokers:
-    _t = BrokerTopics(_broker)
-    _expected[_t.signals_raw] = EventType.TRADING_SIGNAL
-    _expected[_t.risk_control] = EventType.RISK_COMMAND
-    _expected[_t.orders_failed] = EventType.ORDER_FAILED
-    _expected[_t.pnl_snapshots] = EventType.PNL_SNAPSHOT
-
-risk_topic = app.topic(*_expected, key_serializer="raw", value_serializer="raw")
-path = event_path(SERVICE, _expected)
 engine = RiskEngine()
+
+
+def risk_inputs(broker: str) -> dict[str, EventType]:
+    """The topics of ``broker`` the risk stage reads, with the event type each carries."""
+    topics = BrokerTopics(broker)
+    return {
+        topics.signals_raw: EventType.TRADING_SIGNAL,
+        topics.risk_control: EventType.RISK_COMMAND,
+        topics.orders_failed: EventType.ORDER_FAILED,
+        topics.pnl_snapshots: EventType.PNL_SNAPSHOT,
+    }
+
+
+def risk_path(broker: str) -> EventPath:
+    """The event path of ``broker``'s risk stage (its DLQ service, metrics and seen marks)."""
+    return event_path(SERVICE, risk_inputs(broker))
 
 
 def limits_for_broker(broker: str) -> RiskLimits:
@@ -105,10 +116,3 @@ def decision_emits(event: Envelope, broker: str, decision) -> list[Emit]:
         source=SERVICE, broker=broker, event_id=derived_id("rejected", event.id),
     )
     return [Emit(topics.signals_rejected, account_of(broker), out)]
-
-
-@app.agent(risk_topic, name=SERVICE)
-async def risk_manager(stream):
-    async for event in stream.events():
-        # Yielding lets sinks (and Faust's test context) observe each message once it is handled.
-        yield await path.process(SourceMessage.from_event(event), handle)

@@ -1,9 +1,10 @@
 """The latency yardstick: the pipeline's tick -> fill chain made of raw aiokafka relays.
 
-A fill is seen four topics after its tick (ticks, raw signals, validated signals, fills). Here
-three plain relays pass the signalling ticks along four topics of the same shape: ticks keyed by
-instrument over every partition, the rest keyed by the account, so on one partition, as order
-flow is. Like a worker, the relays share one consumer (the same fetch wait) and one producer (the
+A fill is seen three topics after its tick (ticks, raw signals, fills: a broker's execution lane
+places an order in the step that validates its signal, and writes the validated signal beside
+it). Here two plain relays pass the signalling ticks along three topics of the same shape: ticks
+keyed by instrument over every partition, the rest keyed by the account, so on one partition, as
+order flow is. Like a worker, the relays share one consumer (the same fetch wait) and one producer (the
 same batch limit), and they run at the paced phase's rate for as long, so the broker holds as
 many record batches. There is no Faust and no work per message: what this measures is the
 broker's and the client's share of the chain, the floor under the pipeline's tick -> fill latency
@@ -25,11 +26,10 @@ from alphapanda.kafka_io import assign_tail
 
 __all__ = ["CHAIN_TOPICS", "ChainShape", "relay_chain_latency"]
 
-#: Stand-ins for market.ticks, {broker}.signals.raw, .signals.validated and .orders.filled.
+#: Stand-ins for market.ticks, {broker}.signals.raw and .orders.filled.
 CHAIN_TOPICS = (
     "alphapanda-bench.chain.ticks",
     "alphapanda-bench.chain.signals",
-    "alphapanda-bench.chain.validated",
     "alphapanda-bench.chain.fills",
 )
 _ACCOUNT_KEY = b"paper"

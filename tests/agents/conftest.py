@@ -7,6 +7,7 @@ sends is recorded instead of produced.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import tempfile
@@ -99,3 +100,61 @@ class Delivery:
             await self.wrapper.new_value_processed.wait()
         if self.wrapper._crash_reason:
             raise self.wrapper._crash_reason
+
+
+class LaneDelivery(Delivery):
+    """Delivers a message to an execution lane's agent and returns once the lane has handled it.
+
+    The message is stamped with the consumer's generation (the stream skips messages of another
+    generation as stale), and completion is observed on the lane itself: the test wrapper wakes
+    its waiters when the agent *receives* a value, before the handler has run.
+    """
+
+    def __init__(self, wrapper, lane) -> None:
+        super().__init__(wrapper)
+        self.lane = lane
+        self.done = asyncio.Queue()
+        process = lane.process
+
+        async def observed(message):
+            try:
+                return await process(message)
+            finally:
+                self.done.put_nowait(message.offset)
+
+        lane.process = observed  # type: ignore[method-assign]
+
+    def close(self) -> None:
+        del self.lane.process
+
+    async def __call__(self, topic: str, value: bytes, key: bytes | None = b"paper", partition: int = 0,
+                       headers: list[tuple[str, bytes]] | None = None) -> None:
+        message = Message(
+            topic=topic, partition=partition, offset=self.offset, timestamp=time(), timestamp_type=0,
+            headers=headers, key=key, value=value, checksum=b"", serialized_key_size=0, serialized_value_size=0,
+            generation_id=self.wrapper.app.consumer_generation_id,
+        )
+        self.offset += 1
+        channel = self.wrapper.stream().channel
+        await channel.put(await channel.decode(message))
+        await asyncio.wait_for(self.done.get(), timeout=10)
+        if self.wrapper._crash_reason:
+            raise self.wrapper._crash_reason
+
+
+@contextlib.asynccontextmanager
+async def running(agent, lane):
+    """The lane's agent in Faust's test context, and a :class:`LaneDelivery` into it."""
+    async with agent.test_context() as wrapper:
+        deliver = LaneDelivery(wrapper, lane)
+        try:
+            yield deliver
+        finally:
+            deliver.close()
+
+
+def lane(broker: str):
+    """``async with lane("paper") as deliver``: the broker's own execution lane (risk included)."""
+    from alphapanda.agents import execution
+
+    return running(execution.lanes[broker], execution.executions[broker])

@@ -4,10 +4,7 @@ served by its registered venue alone."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -23,7 +20,7 @@ from alphapanda.execution.venue import Fill, OrderRequest, Submitted, Venue, Ven
 from alphapanda.execution.zerodha import ZerodhaVenue, order_tag
 from alphapanda.ids import derived_id
 from alphapanda.tables import orders, seen_events
-from tests.agents.conftest import Delivery as _Delivery
+from tests.agents.conftest import running
 from tests.support.kite_rest_server import Fault, KiteRestServer
 
 T0 = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)
@@ -65,58 +62,6 @@ def venue_update(broker: str, payload: dict, *, via: str = "websocket") -> bytes
     return json.dumps({"id": event_id, "type": "venue_order_update", "timestamp": iso(datetime.now(timezone.utc)),
                        "correlation_id": event_id, "causation_id": None, "source": "kite_feed", "version": 1,
                        "broker": broker, "data": {"via": via, "payload": payload}}).encode()
-
-
-class Delivery(_Delivery):
-    """Delivers a message to a lane's agent and returns once the lane has handled it.
-
-    The message is stamped with the consumer's generation (the stream skips messages of another
-    generation as stale), and completion is observed on the lane itself: the test wrapper wakes
-    its waiters when the agent *receives* a value, before the handler has run.
-    """
-
-    def __init__(self, wrapper, lane: ExecutionLane) -> None:
-        super().__init__(wrapper)
-        self.lane = lane
-        self.done = asyncio.Queue()
-        process = lane.process
-
-        async def observed(message):
-            try:
-                return await process(message)
-            finally:
-                self.done.put_nowait(message.offset)
-
-        lane.process = observed  # type: ignore[method-assign]
-
-    def close(self) -> None:
-        del self.lane.process
-
-    async def __call__(self, topic: str, value: bytes, key: bytes | None = b"paper", partition: int = 0) -> None:
-        from faust.types import Message
-
-        message = Message(
-            topic=topic, partition=partition, offset=self.offset, timestamp=time.time(), timestamp_type=0,
-            headers=None, key=key, value=value, checksum=b"", serialized_key_size=0, serialized_value_size=0,
-            generation_id=self.wrapper.app.consumer_generation_id,
-        )
-        self.offset += 1
-        channel = self.wrapper.stream().channel
-        await channel.put(await channel.decode(message))
-        await asyncio.wait_for(self.done.get(), timeout=10)
-        if self.wrapper._crash_reason:
-            raise self.wrapper._crash_reason
-
-
-@contextlib.asynccontextmanager
-async def running(agent, lane: ExecutionLane):
-    """The lane's agent in Faust's test context, and a :class:`Delivery` into it."""
-    async with agent.test_context() as wrapper:
-        deliver = Delivery(wrapper, lane)
-        try:
-            yield deliver
-        finally:
-            deliver.close()
 
 
 def paper():
