@@ -141,6 +141,10 @@ class KafkaNode(BrokerProcess):
         command = [
             install.java(), f"-Xmx{self.heap_mb}m", f"-Xms{min(self.heap_mb, 128)}m",
             "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
+            # The quick compiler only. A fresh broker's optimising (C2) compiler took 30-50 % of a
+            # core for its first ten seconds of real traffic, beside the workers on two cores (the
+            # bench's first seconds had 3x the later p99); C1's code relayed as fast here.
+            "-XX:TieredStopAtLevel=1",
             *(self.extra_jvm_flags or class_data_sharing(libs)),
             log_config_flag(self.node_dir, install.major(self.version), tool=False),
             "-cp", f"{libs}/*", BROKER_MAIN, str(self.properties_file),
