@@ -208,7 +208,6 @@ class ExecutionLane:
     # Risk, and the order of an approved signal -------------------------------------------------
 
     async def _decide(self, message: SourceMessage) -> bool:
-        self._placed_seconds.clear()
         handled = await self.risk_path.process(message, self.decide)
         if handled:
             # The placements count as the execution stage's work (metrics, health's event age).
@@ -226,6 +225,7 @@ class ExecutionLane:
         decided again, the same way, and :meth:`on_validated` finds the order it made and sends
         its outcomes again (the same ids) instead of placing a second one.
         """
+        self._placed_seconds.clear()  # of an earlier attempt (a transient failure), if any
         outcome = await risk.handle(event, broker, message)
         emits: list[Emit] = []
         for emit in outcome.emits:

@@ -162,3 +162,39 @@ async def test_a_signal_redelivered_before_its_risk_state_was_saved_places_no_se
     assert len(calls) == 1
     assert [(t, v["id"]) for t, _, v in sent.messages[len(first):]] == [(t, v["id"]) for t, _, v in first]
     assert load_state("paper").position(408065) == 5
+
+
+async def test_outputs_not_acknowledged_in_time_are_retried_without_a_second_order(sent, monkeypatch):
+    """The step's outputs time out once: it runs again, finds the order it made, sends the same
+    events again, and counts one placement."""
+    from prometheus_client import REGISTRY
+
+    from alphapanda.agents import execution
+
+    lane_of_paper = execution.executions["paper"]
+    venue, path = lane_of_paper.venue, lane_of_paper.risk_path
+    place, emit, placed, emitted = venue.place, path.emit, [], []
+
+    async def counting_place(order, market):
+        placed.append(order.order_id)
+        return await place(order, market)
+
+    async def emit_timing_out_once(outputs):
+        emitted.append([e.event.id for e in outputs])
+        if len(emitted) == 1:
+            raise TimeoutError("no ack in time")
+        await emit(outputs)
+
+    def placements() -> float:
+        return REGISTRY.get_sample_value("trading_handler_latency_seconds_count", {"stage": "execution"}) or 0.0
+
+    monkeypatch.setattr(venue, "place", counting_place)
+    monkeypatch.setattr(path, "emit", emit_timing_out_once)
+    before = placements()
+    async with lane("paper") as deliver:
+        await deliver("paper.signals.raw", trading_signal("paper", quantity=5, event_id="slow-1"))
+    assert len(placed) == 1 and len(emitted) == 2 and emitted[0] == emitted[1]
+    assert sent.to("paper.signals.raw.dlq") == []
+    assert len(sent.to("paper.signals.validated")) == 1 and len(sent.to("paper.orders.filled")) == 1
+    assert load_state("paper").position(408065) == 5
+    assert placements() - before == 1
