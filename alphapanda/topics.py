@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+from aiokafka.partitioner import murmur2
+
 from alphapanda import brokers
 
 __all__ = [
@@ -100,6 +102,12 @@ class BrokerTopics:
 def account_of(broker: str) -> str:
     """The account id that keys a broker's order flow (one account per broker for now)."""
     return broker
+
+
+def account_partition(broker: str, partitions: int) -> int:
+    """The partition of ``broker``'s order flow, and so of its table records (written under its
+    events): the producers' default partitioner over the account key as the topics carry it."""
+    return (murmur2(account_of(broker).encode()) & 0x7FFFFFFF) % partitions
 
 
 def dlq_of(topic: str) -> str:

@@ -34,7 +34,6 @@ import time
 from datetime import datetime
 from typing import Iterable
 
-from aiokafka.partitioner import murmur2
 from faust.types import TP
 from mode import Service
 
@@ -57,7 +56,7 @@ from alphapanda.models import (
 from alphapanda.models.wire import InvalidEvent, PoisonMessage, decode_event, encode_event
 from alphapanda.reliability import Emit, EventPath, Outcome, SourceMessage
 from alphapanda.tables import orders
-from alphapanda.topics import BrokerTopics, account_of
+from alphapanda.topics import BrokerTopics, account_of, account_partition
 
 __all__ = [
     "SERVICE", "venues", "executions", "lanes", "tick_watch", "tick_triggers", "ExecutionLane",
@@ -501,7 +500,7 @@ def working_orders(broker: str) -> dict[str, tuple[int, TickStamp]]:
 
 def _owns_account(broker: str) -> bool:
     """Whether this worker owns the broker's account partition (standby table copies do not)."""
-    partition = (murmur2(account_of(broker).encode()) & 0x7FFFFFFF) % settings.topic_partitions
+    partition = account_partition(broker, settings.topic_partitions)
     try:
         return TP(BrokerTopics(broker).signals_validated, partition) in app.assignor.assigned_actives()
     except Exception:

@@ -14,12 +14,14 @@ import aiohttp
 from aiohttp_cors import ResourceOptions
 from aiokafka.errors import KafkaError
 from faust.exceptions import SameNode
+from faust.types import TP
 from faust.web import Request, Response, View
+from yarl import URL
 
 from alphapanda.agents.common import active_brokers
 from alphapanda.app import app, settings
 from alphapanda.portfolio import IncompleteAccount
-from alphapanda.topics import account_of
+from alphapanda.topics import account_partition
 
 __all__ = ["not_active", "routed", "cors_options", "tables_ready"]
 
@@ -88,6 +90,18 @@ def unavailable(web, broker: str, reason: str) -> Response:
     return web.json({"error": reason, "broker": broker}, status=503, headers={"Retry-After": "1"})
 
 
+def owner_url(table, broker: str) -> URL:
+    """The web address of the worker that owns ``broker``'s partition of ``table``.
+
+    Not Faust's ``router.key_store``: it hashes the key as the table's changelog serializes it
+    (JSON, ``"paper"`` with its quotes), while the records are on the partition of the events
+    that wrote them, keyed by the bare account (with 8 partitions: 4 against 5). It sent reads
+    to the worker that only had a standby copy, which answered with stale state.
+    """
+    tp = TP(table.changelog_topic.get_topic_name(), account_partition(broker, settings.topic_partitions))
+    return URL(app.assignor._tps_url[tp])
+
+
 async def routed(view: View, request: Request, table, broker: str, local: Callable[[], Awaitable[Response]]) -> Response:
     """Answer here when this worker owns the broker's partition of ``table``, else forward.
 
@@ -101,7 +115,9 @@ async def routed(view: View, request: Request, table, broker: str, local: Callab
     if not await changelog_listed(table):
         return unavailable(view.web, broker, "the worker cannot find the table's changelog in Kafka's metadata; retry")
     try:
-        return await app.router.route_req(table.name, account_of(broker), view.web, request)
+        return await app.router._route_req(owner_url(table, broker), view.web, request)
+    except KeyError:  # no worker owns it (a rebalance in progress)
+        return unavailable(view.web, broker, "no worker owns this broker's partition yet; retry")
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         # The owning worker did not answer (it is stopping, or a rebalance is moving the
         # partition): the caller retries, as for a worker still recovering.

@@ -79,6 +79,33 @@ def test_every_endpoint_answers_the_same_from_either_of_two_workers(cluster, wor
                                                                {"name": "zerodha", "live": True}]})
 
 
+def risk_events_processed(worker, broker: str) -> float:
+    with urllib.request.urlopen(worker.url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    series = f'trading_events_processed_total{{broker="{broker}",stage="risk_manager"}} '
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(series))
+
+
+def test_a_read_is_answered_by_the_worker_whose_events_wrote_the_state(cluster, workers):
+    """The account's records are on the partition of its events (the bare account key). Faust's
+    own router hashed the JSON key: for zerodha on 4 partitions that is partition 1 against 2,
+    on the other worker whichever way the two split them, and that worker's copy was stale."""
+    w1, w2 = workers("w1"), workers("w2")
+    for w in (w1, w2):
+        wait_for(lambda: w.get("/api/v1/health")[1]["worker"]["assigned_partitions"] > 0, message=f"{w.name} assigned")
+    cluster.produce("zerodha.risk.control", [(b"zerodha", envelope("risk_command", {"action": "halt"}, broker="zerodha"))])
+    wait_for(lambda: any(risk_events_processed(w, "zerodha") >= 1 for w in (w1, w2)), timeout=60,
+             message="the risk stage applied the command")
+    owner = w1 if risk_events_processed(w1, "zerodha") >= 1 else w2
+    for through in (owner, w2 if owner is w1 else w1):
+        request_id = f"read-{uuid.uuid4().hex[:8]}"
+        with urllib.request.urlopen(urllib.request.Request(
+                through.url + "/api/v1/risk/zerodha", headers={"X-Request-ID": request_id}), timeout=10) as response:
+            assert json.loads(response.read())["state"] == "HALTED", through.name
+        wait_for(lambda: f"request_id={request_id}" in owner.log_path.read_text(), timeout=10,
+                 message=f"the read through {through.name} answered by the owner, {owner.name}")
+
+
 def test_a_read_routed_to_a_dead_owner_answers_503_until_the_survivor_owns_it(cluster, workers):
     w1, w2 = workers("w1"), workers("w2")
     paths = [f"/api/v1/portfolios/{b}/summary" for b in cluster.brokers]
