@@ -158,3 +158,20 @@ def lane(broker: str):
     from alphapanda.agents import execution
 
     return running(execution.lanes[broker], execution.executions[broker])
+
+
+@pytest.fixture
+def placed(monkeypatch) -> list[str]:
+    """The order ids the paper venue is asked to place, in order (it still places them)."""
+    from alphapanda.agents import execution
+
+    venue = execution.venues["paper"]
+    calls: list[str] = []
+    original = venue.place
+
+    async def counting_place(order, market):
+        calls.append(order.order_id)
+        return await original(order, market)
+
+    monkeypatch.setattr(venue, "place", counting_place)
+    return calls

@@ -111,16 +111,7 @@ async def test_a_validated_signal_delivered_twice_makes_one_order_and_one_set_of
     assert [k for k in orders.keys() if k.startswith("paper:")] == [order_key("paper", derived_id("order", "s-twice"))]
 
 
-async def test_a_signal_redelivered_after_its_dedupe_mark_is_lost_is_not_placed_again(sent, monkeypatch):
-    venue = execution.venues["paper"]
-    placed: list[str] = []
-    original = venue.place
-
-    async def counting_place(order, market):
-        placed.append(order.order_id)
-        return await original(order, market)
-
-    monkeypatch.setattr(venue, "place", counting_place)
+async def test_a_signal_redelivered_after_its_dedupe_mark_is_lost_is_not_placed_again(sent, placed):
     message = validated("paper", signal_id="s-lost")
     async with paper() as deliver:
         await deliver("paper.signals.validated", message)

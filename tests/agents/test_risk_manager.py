@@ -137,20 +137,9 @@ async def test_the_lanes_own_validated_signal_read_back_is_passed_over(sent):
     assert again == [(t, v["id"]) for t, _, v in first if t != "paper.signals.validated"]
 
 
-async def test_a_signal_redelivered_before_its_risk_state_was_saved_places_no_second_order(sent, monkeypatch):
+async def test_a_signal_redelivered_before_its_risk_state_was_saved_places_no_second_order(sent, placed):
     """A crash after the outputs were sent but before the risk state was saved: the same message
     again is decided the same way, and the order it made is found, not placed twice."""
-    from alphapanda.agents import execution
-
-    venue = execution.venues["paper"]
-    calls: list[str] = []
-    original = venue.place
-
-    async def counting_place(order, market):
-        calls.append(order.order_id)
-        return await original(order, market)
-
-    monkeypatch.setattr(venue, "place", counting_place)
     async with lane("paper") as deliver:
         saved = dict(risk_state.data)
         await deliver("paper.signals.raw", trading_signal("paper", quantity=5, event_id="crash-1"))
@@ -159,25 +148,20 @@ async def test_a_signal_redelivered_before_its_risk_state_was_saved_places_no_se
         risk_state.data.update(saved)  # the risk state's write never reached its changelog
         deliver.offset -= 1
         await deliver("paper.signals.raw", trading_signal("paper", quantity=5, event_id="crash-1"))
-    assert len(calls) == 1
+    assert len(placed) == 1
     assert [(t, v["id"]) for t, _, v in sent.messages[len(first):]] == [(t, v["id"]) for t, _, v in first]
     assert load_state("paper").position(408065) == 5
 
 
-async def test_outputs_not_acknowledged_in_time_are_retried_without_a_second_order(sent, monkeypatch):
+async def test_outputs_not_acknowledged_in_time_are_retried_without_a_second_order(sent, placed, monkeypatch):
     """The step's outputs time out once: it runs again, finds the order it made, sends the same
     events again, and counts one placement."""
     from prometheus_client import REGISTRY
 
     from alphapanda.agents import execution
 
-    lane_of_paper = execution.executions["paper"]
-    venue, path = lane_of_paper.venue, lane_of_paper.risk_path
-    place, emit, placed, emitted = venue.place, path.emit, [], []
-
-    async def counting_place(order, market):
-        placed.append(order.order_id)
-        return await place(order, market)
+    path = execution.executions["paper"].risk_path
+    emit, emitted = path.emit, []
 
     async def emit_timing_out_once(outputs):
         emitted.append([e.event.id for e in outputs])
@@ -188,7 +172,6 @@ async def test_outputs_not_acknowledged_in_time_are_retried_without_a_second_ord
     def placements() -> float:
         return REGISTRY.get_sample_value("trading_handler_latency_seconds_count", {"stage": "execution"}) or 0.0
 
-    monkeypatch.setattr(venue, "place", counting_place)
     monkeypatch.setattr(path, "emit", emit_timing_out_once)
     before = placements()
     async with lane("paper") as deliver:
