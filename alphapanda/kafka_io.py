@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Iterable
 
 import faust
+from aiokafka.errors import KafkaConnectionError
 
 from alphapanda.end_offsets import end_offsets
 
 __all__ = ["TopicSender"]
+
+log = logging.getLogger(__name__)
 
 
 class _EventTopic(faust.Topic):
@@ -37,6 +41,9 @@ class TopicSender:
     producers are the app's transport's, with the same settings (acks, idempotence, tuning).
     """
 
+    #: Seconds between tries to start the producer while the broker cannot be reached (doubled, to 5).
+    RETRY_SECONDS = 0.5
+
     def __init__(self, app: faust.App) -> None:
         self._app = app
         self._topics: dict[str, faust.TopicT] = {}
@@ -46,7 +53,10 @@ class TopicSender:
         app.on_rebalance_complete.connect(self._on_rebalance_complete)
 
     async def _on_rebalance_complete(self, sender, **kwargs) -> None:
-        await self.producer()
+        # Not awaited: recovery signals this, and a broker that is away (killed just then) must
+        # not crash the recovery with it; the first send waits for the same start.
+        if self._producer is None:
+            self._begin_start()
 
     def topic(self, name: str) -> faust.TopicT:
         topic = self._topics.get(name)
@@ -58,22 +68,37 @@ class TopicSender:
 
     async def producer(self):
         """The events' producer: started when recovery first completes (or by an earlier send),
-        stopped, and so flushed, with the app."""
+        stopped, and so flushed, with the app. While the broker cannot be reached, callers wait."""
         if self._producer is not None:
             return self._producer
+        return await asyncio.shield(self._begin_start())
+
+    def _begin_start(self) -> asyncio.Future:
         if self._starting is None:
             self._starting = asyncio.ensure_future(self._start())
-        return await asyncio.shield(self._starting)
+            self._starting.add_done_callback(_retrieved)
+        return self._starting
 
     async def _start(self):
-        try:
+        delay = self.RETRY_SECONDS
+        while True:
             producer = self._app.transport.create_producer(beacon=self._app.beacon)
-            await self._app.add_runtime_dependency(producer)
-        except BaseException:
-            self._starting = None  # the next send tries again
-            raise
-        self._producer = producer
-        return producer
+            try:
+                await self._app.add_runtime_dependency(producer)
+            except (KafkaConnectionError, OSError) as exc:
+                # The broker is away: drop this one and try again, as the app's own producer
+                # waits for it; the events wait with their stages and nothing is lost.
+                log.warning("events producer: cannot reach Kafka (%r); retrying in %.1f s", exc, delay)
+                await _discard(self._app, producer)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except BaseException:
+                self._starting = None  # the next send tries again
+                await _discard(self._app, producer)
+                raise
+            else:
+                self._producer = producer
+                return producer
 
     async def __call__(self, topic: str, key: bytes | None, value: bytes, headers=None) -> None:
         future = await self.topic(topic).send(key=key, value=value, headers=headers)
@@ -87,6 +112,24 @@ class TopicSender:
         the order they were made in, at the same cost.
         """
         return await self.topic(topic).send(key=key, value=value, headers=headers)
+
+
+def _retrieved(future: asyncio.Future) -> None:
+    """Mark a start's failure seen: a start no send waited for (kicked off at recovery) fails
+    quietly, and the next send starts again."""
+    if not future.cancelled():
+        future.exception()
+
+
+async def _discard(app, producer) -> None:
+    """Take a producer that failed to start out of the app's services again."""
+    remove = getattr(app, "remove_dependency", None)
+    if remove is None:
+        return
+    try:
+        await remove(producer)
+    except Exception as exc:  # it never started: nothing to flush
+        log.debug("events producer: discarding a failed one: %r", exc)
 
 
 async def topic_partitions(consumer, topic: str) -> list:

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from aiokafka.partitioner import murmur2
-
 from alphapanda import brokers
 
 __all__ = [
@@ -107,6 +105,9 @@ def account_of(broker: str) -> str:
 def account_partition(broker: str, partitions: int) -> int:
     """The partition of ``broker``'s order flow, and so of its table records (written under its
     events): the producers' default partitioner over the account key as the topics carry it."""
+    # Imported here: the domain modules import this module, and no Kafka client with it.
+    from aiokafka.partitioner import murmur2
+
     return (murmur2(account_of(broker).encode()) & 0x7FFFFFFF) % partitions
 
 
