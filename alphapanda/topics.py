@@ -102,13 +102,18 @@ def account_of(broker: str) -> str:
     return broker
 
 
-def account_partition(broker: str, partitions: int) -> int:
-    """The partition of ``broker``'s order flow, and so of its table records (written under its
-    events): the producers' default partitioner over the account key as the topics carry it."""
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition the producers' default partitioner (murmur2) gives a message keyed ``key``."""
     # Imported here: the domain modules import this module, and no Kafka client with it.
     from aiokafka.partitioner import murmur2
 
-    return (murmur2(account_of(broker).encode()) & 0x7FFFFFFF) % partitions
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def account_partition(broker: str, partitions: int) -> int:
+    """The partition of ``broker``'s order flow, and so of its table records (written under its
+    events): the account key as the topics carry it."""
+    return key_partition(account_of(broker).encode(), partitions)
 
 
 def dlq_of(topic: str) -> str:

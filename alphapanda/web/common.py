@@ -115,9 +115,11 @@ async def routed(view: View, request: Request, table, broker: str, local: Callab
     if not await changelog_listed(table):
         return unavailable(view.web, broker, "the worker cannot find the table's changelog in Kafka's metadata; retry")
     try:
-        return await app.router._route_req(owner_url(table, broker), view.web, request)
+        owner = owner_url(table, broker)
     except KeyError:  # no worker owns it (a rebalance in progress)
         return unavailable(view.web, broker, "no worker owns this broker's partition yet; retry")
+    try:
+        return await app.router._route_req(owner, view.web, request)
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         # The owning worker did not answer (it is stopping, or a rebalance is moving the
         # partition): the caller retries, as for a worker still recovering.

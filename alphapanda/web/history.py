@@ -17,13 +17,12 @@ import asyncio
 import json
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.partitioner import murmur2
 from faust.web import Request, Response, View
 
 from alphapanda.agents.common import active_brokers
 from alphapanda.app import app, kafka_connection
 from alphapanda.end_offsets import end_offsets
-from alphapanda.topics import MARKET_TICKS, BrokerTopics
+from alphapanda.topics import MARKET_TICKS, BrokerTopics, key_partition
 from alphapanda.web.common import not_active
 
 __all__ = ["DEFAULT_POINTS", "MAX_POINTS", "TailReader", "history_point"]
@@ -154,8 +153,7 @@ class InstrumentTicksView(View):
         if not tps:
             return self.json({"instrument_token": int(token), "ticks": []})
         key = token.encode()
-        # The producers' default partitioner: murmur2 of the key (the token as text).
-        tp = tps[(murmur2(key) & 0x7FFFFFFF) % len(tps)]
+        tp = tps[key_partition(key, len(tps))]  # the key is the token as text
         records = await reader.tail([tp], limit * TICKS_READ_FACTOR)
         ticks = []
         for record in records:
